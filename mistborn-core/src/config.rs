@@ -1,0 +1,262 @@
+//! Mistborn's configuration: a `mistborn.toml` file, then `MISTBORN_*` environment overrides.
+//! The core takes a finished [`Config`]; reading files and the environment happens here, once.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::{Ipv4Net, Ipv6Net};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Which WireGuard implementation carries the tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DataplaneBackend {
+    /// Kernel module when present, else a userspace implementation (wireguard-go, boringtun).
+    #[default]
+    Auto,
+    /// The Linux kernel module.
+    Kernel,
+    /// A userspace implementation serving the UAPI socket in /run/wireguard.
+    Userspace,
+    /// No data plane: API, UI and DNS only (no root needed).
+    None,
+}
+
+impl std::str::FromStr for DataplaneBackend {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "kernel" => Ok(Self::Kernel),
+            "userspace" => Ok(Self::Userspace),
+            "none" => Ok(Self::None),
+            other => Err(Error::invalid(
+                "dataplane",
+                format!("'{other}' is not one of auto, kernel, userspace, none"),
+            )),
+        }
+    }
+}
+
+/// The WireGuard server side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WireGuardConfig {
+    /// Interface name (at most 15 characters, unique on the host).
+    pub interface: String,
+    /// UDP port the server listens on.
+    pub listen_port: u16,
+    /// IPv4 tunnel subnet; the server takes the first host address.
+    pub subnet_v4: Ipv4Net,
+    /// IPv6 (ULA) tunnel subnet; the server takes `::1`.
+    pub subnet_v6: Ipv6Net,
+    /// Kernel, userspace, auto or none.
+    pub backend: DataplaneBackend,
+}
+
+impl Default for WireGuardConfig {
+    fn default() -> Self {
+        Self {
+            interface: "mistborn0".into(),
+            listen_port: 51820,
+            subnet_v4: "10.15.91.0/24".parse().expect("valid literal"),
+            subnet_v6: "fd15:91::/64".parse().expect("valid literal"),
+            backend: DataplaneBackend::Auto,
+        }
+    }
+}
+
+/// Everything Mistborn needs to start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the database, key files and the admin password live.
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; empty means `<data_dir>/mistborn.db`.
+    pub database_url: Option<String>,
+    /// Host name or address devices use to reach the server (the `Endpoint` of client configs).
+    pub endpoint: String,
+    /// Address of the HTTP API and web UI.
+    pub http_listen: SocketAddr,
+    /// Local DNS suffix for `home.<suffix>` and service names.
+    pub dns_suffix: String,
+    /// The WireGuard server.
+    pub wireguard: WireGuardConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("mistborn-data"),
+            database_url: None,
+            endpoint: "127.0.0.1".into(),
+            http_listen: "127.0.0.1:5000".parse().expect("valid literal"),
+            dns_suffix: "mistborn".into(),
+            wireguard: WireGuardConfig::default(),
+        }
+    }
+}
+
+/// The environment variables [`Config::apply_env`] reads, for `--help` texts.
+pub const ENV_VARS: &[&str] = &[
+    "MISTBORN_DATA_DIR",
+    "MISTBORN_DATABASE_URL",
+    "MISTBORN_ENDPOINT",
+    "MISTBORN_HTTP_LISTEN",
+    "MISTBORN_DNS_SUFFIX",
+    "MISTBORN_WG_INTERFACE",
+    "MISTBORN_WG_PORT",
+    "MISTBORN_SUBNET_V4",
+    "MISTBORN_SUBNET_V6",
+    "MISTBORN_DATAPLANE",
+];
+
+impl Config {
+    /// Parses a `mistborn.toml` text.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let config: Config = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads `path` if given (a missing file is an error), else defaults; then applies the
+    /// environment as read by `env` (pass `|k| std::env::var(k).ok()` in binaries).
+    pub fn load(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut config = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+                Self::from_toml(&text)?
+            }
+            None => Self::default(),
+        };
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Overrides fields from `MISTBORN_*` variables.
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<()> {
+        fn parse<T: std::str::FromStr>(key: &'static str, v: &str) -> Result<T>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.parse()
+                .map_err(|e: T::Err| Error::Config(format!("{key}={v}: {e}")))
+        }
+        if let Some(v) = env("MISTBORN_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("MISTBORN_DATABASE_URL") {
+            self.database_url = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = env("MISTBORN_ENDPOINT") {
+            self.endpoint = v;
+        }
+        if let Some(v) = env("MISTBORN_HTTP_LISTEN") {
+            self.http_listen = parse("MISTBORN_HTTP_LISTEN", &v)?;
+        }
+        if let Some(v) = env("MISTBORN_DNS_SUFFIX") {
+            self.dns_suffix = v;
+        }
+        if let Some(v) = env("MISTBORN_WG_INTERFACE") {
+            self.wireguard.interface = v;
+        }
+        if let Some(v) = env("MISTBORN_WG_PORT") {
+            self.wireguard.listen_port = parse("MISTBORN_WG_PORT", &v)?;
+        }
+        if let Some(v) = env("MISTBORN_SUBNET_V4") {
+            self.wireguard.subnet_v4 = parse("MISTBORN_SUBNET_V4", &v)?;
+        }
+        if let Some(v) = env("MISTBORN_SUBNET_V6") {
+            self.wireguard.subnet_v6 = parse("MISTBORN_SUBNET_V6", &v)?;
+        }
+        if let Some(v) = env("MISTBORN_DATAPLANE") {
+            self.wireguard.backend = v.parse().map_err(|e: Error| Error::Config(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Checks the values that serde cannot.
+    pub fn validate(&self) -> Result<()> {
+        let wg = &self.wireguard;
+        if wg.interface.is_empty()
+            || wg.interface.len() > 15
+            || !wg
+                .interface
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return Err(Error::Config(format!(
+                "wireguard.interface '{}' must be 1-15 characters of letters, digits, '-', '_', '.'",
+                wg.interface
+            )));
+        }
+        if wg.subnet_v4.prefix_len() > 30 {
+            return Err(Error::Config(format!(
+                "wireguard.subnet_v4 {} is too small: use a /30 or wider",
+                wg.subnet_v4
+            )));
+        }
+        if wg.subnet_v6.prefix_len() > 120 {
+            return Err(Error::Config(format!(
+                "wireguard.subnet_v6 {} is too small: use a /120 or wider",
+                wg.subnet_v6
+            )));
+        }
+        if self.endpoint.trim().is_empty() {
+            return Err(Error::Config(
+                "endpoint must name the server's public host".into(),
+            ));
+        }
+        if self.dns_suffix.is_empty() || self.dns_suffix.contains(char::is_whitespace) {
+            return Err(Error::Config(
+                "dns_suffix must be a single DNS label".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one or SQLite in the data dir.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("mistborn.db").display()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_then_env_overrides() {
+        let c = Config::load(None, |_| None).expect("defaults");
+        assert_eq!(c.wireguard.subnet_v4.to_string(), "10.15.91.0/24");
+        let mut c =
+            Config::from_toml("endpoint = \"vpn.example.org\"\n[wireguard]\nlisten_port = 4000\n")
+                .expect("parse");
+        assert_eq!(c.endpoint, "vpn.example.org");
+        assert_eq!(c.wireguard.listen_port, 4000);
+        c.apply_env(|k| (k == "MISTBORN_WG_PORT").then(|| "5555".to_string()))
+            .expect("env");
+        assert_eq!(c.wireguard.listen_port, 5555);
+    }
+
+    #[test]
+    fn bad_values_are_reported() {
+        assert!(Config::from_toml("nonsense = 1").is_err());
+        let mut c = Config::default();
+        let err = c
+            .apply_env(|k| (k == "MISTBORN_SUBNET_V4").then(|| "10.0.0.0/33".to_string()))
+            .expect_err("bad subnet");
+        assert!(err.to_string().contains("MISTBORN_SUBNET_V4"), "{err}");
+        c.wireguard.interface = "much-too-long-interface".into();
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,230 @@
+//! The [`Mistborn`] handle: opens the store, bootstraps a first start, and hands out the typed
+//! per-domain APIs. Changes are announced on a broadcast channel so the data-plane reconcilers (and
+//! status streams) react without frontends having to know about them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use crate::actor::Actor;
+use crate::config::Config;
+use crate::crypto::{KeyPair, SecretBox, WgKey};
+use crate::error::{Error, Result};
+use crate::peers::{AddressPool, NewPeer, Peers};
+use crate::store::{Backup, Store};
+use crate::users::{NewUser, Role, Users};
+
+/// What changed in the store, for reconcilers and status streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Users, roles or tokens.
+    Users,
+    /// Profiles (added, removed, edited).
+    Peers,
+}
+
+/// File names inside the data dir.
+pub mod files {
+    /// Key that seals secrets at rest.
+    pub const SECRET_KEY: &str = "secret.key";
+    /// The first superuser's generated password.
+    pub const ADMIN_PASSWORD: &str = "admin-password";
+}
+
+const SERVER_KEY_SETTING: &str = "wireguard.server_private_key";
+/// The first superuser's name.
+pub const ADMIN_USERNAME: &str = "admin";
+/// The name of admin's first profile.
+pub const DEFAULT_PROFILE: &str = "default";
+
+struct Inner {
+    config: Config,
+    store: Store,
+    secrets: SecretBox,
+    server_keys: KeyPair,
+    changes: broadcast::Sender<Change>,
+}
+
+/// One open Mistborn: cheap to clone, shared by every frontend in the process.
+#[derive(Clone)]
+pub struct Mistborn {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Mistborn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mistborn")
+            .field("data_dir", &self.inner.config.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a first start created, for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstStart {
+    /// Where the admin password was written.
+    pub admin_password_file: PathBuf,
+}
+
+impl Mistborn {
+    /// Opens (and on first start initialises) Mistborn: data dir, key file, store and migrations,
+    /// the server key pair, and the `admin` superuser with a default profile.
+    pub async fn open(config: Config) -> Result<Self> {
+        Ok(Self::open_reporting(config).await?.0)
+    }
+
+    /// Like [`Mistborn::open`], also telling whether this was the first start.
+    pub async fn open_reporting(config: Config) -> Result<(Self, Option<FirstStart>)> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| Error::io(&config.data_dir, e))?;
+        let secrets = SecretBox::open_or_create(&config.data_dir.join(files::SECRET_KEY))?;
+        let store = Store::connect(&config.effective_database_url()).await?;
+
+        let fresh = secrets.seal(KeyPair::generate().private.as_bytes())?;
+        let sealed = store.setting_init(SERVER_KEY_SETTING, &fresh).await?;
+        let private = crate::peers::key_from_bytes(&secrets.open(&sealed)?)?;
+        let server_keys = KeyPair::from_private(private);
+
+        let (changes, _) = broadcast::channel(64);
+        let m = Self {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                secrets,
+                server_keys,
+                changes,
+            }),
+        };
+        let first = m.bootstrap().await?;
+        Ok((m, first))
+    }
+
+    /// Creates `admin` and its default profile when the store has no user yet.
+    async fn bootstrap(&self) -> Result<Option<FirstStart>> {
+        if crate::users::count(self.store().pool()).await? > 0 {
+            return Ok(None);
+        }
+        let password = crate::crypto::new_token()
+            .trim_start_matches(crate::crypto::TOKEN_PREFIX)
+            .chars()
+            .take(24)
+            .collect::<String>();
+        let path = self.inner.config.data_dir.join(files::ADMIN_PASSWORD);
+        crate::crypto::write_private_file(&path, format!("{password}\n").as_bytes())?;
+        let admin = self
+            .users()
+            .create(
+                &Actor::System,
+                NewUser {
+                    username: ADMIN_USERNAME.into(),
+                    password,
+                    role: Role::Superuser,
+                },
+            )
+            .await?;
+        self.peers()
+            .create(
+                &Actor::System,
+                NewPeer {
+                    user: Some(admin.id.to_string()),
+                    name: DEFAULT_PROFILE.into(),
+                    ..NewPeer::default()
+                },
+            )
+            .await?;
+        tracing::info!(path = %path.display(), "first start: created superuser 'admin'");
+        Ok(Some(FirstStart {
+            admin_password_file: path,
+        }))
+    }
+
+    /// The users API.
+    pub fn users(&self) -> Users<'_> {
+        Users { m: self }
+    }
+
+    /// The profiles API.
+    pub fn peers(&self) -> Peers<'_> {
+        Peers { m: self }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The server's WireGuard public key.
+    pub fn server_public_key(&self) -> &WgKey {
+        &self.inner.server_keys.public
+    }
+
+    /// The server's WireGuard key pair, for the data plane.
+    pub fn server_keys(&self) -> &KeyPair {
+        &self.inner.server_keys
+    }
+
+    /// The tunnel address pool.
+    pub fn address_pool(&self) -> AddressPool {
+        let wg = &self.inner.config.wireguard;
+        AddressPool::new(wg.subnet_v4, wg.subnet_v6)
+    }
+
+    /// Subscribes to store changes.
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.inner.changes.subscribe()
+    }
+
+    pub(crate) fn notify(&self, change: Change) {
+        // No subscriber is fine: nothing to reconcile in that process.
+        let _ = self.inner.changes.send(change);
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub(crate) fn secrets(&self) -> &SecretBox {
+        &self.inner.secrets
+    }
+
+    /// A portable backup of the whole store, with the secret key (superusers only).
+    pub async fn backup(&self, actor: &Actor) -> Result<Backup> {
+        actor.require_superuser("taking a backup")?;
+        Backup::take(
+            self.store().pool(),
+            self.secrets().key_bytes(),
+            crate::store::now_unix(),
+        )
+        .await
+    }
+
+    /// Restores `backup` into the data dir and database of `config`, which must be empty unless
+    /// `replace` is set. Open the result with [`Mistborn::open`] afterwards.
+    pub async fn restore(config: &Config, backup: &Backup, replace: bool) -> Result<()> {
+        config.validate()?;
+        backup.validate()?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| Error::io(&config.data_dir, e))?;
+        let store = Store::connect(&config.effective_database_url()).await?;
+        let result = async {
+            if crate::users::count(store.pool()).await? > 0 && !replace {
+                return Err(Error::Conflict(
+                    "the database already holds users: restore into a fresh data dir, or pass --force to replace everything".into(),
+                ));
+            }
+            backup.load(store.pool(), replace).await?;
+            crate::crypto::write_private_file(
+                &config.data_dir.join(files::SECRET_KEY),
+                &backup.secret_key_bytes()?,
+            )
+        }
+        .await;
+        store.close().await;
+        result
+    }
+
+    /// Closes the database cleanly.
+    pub async fn close(&self) {
+        self.inner.store.close().await;
+    }
+}

@@ -1,0 +1,256 @@
+//! The profile rules: ownership, allocation, keys and rendering.
+
+use std::net::IpAddr;
+
+use super::alloc::AddressPool;
+use super::qr::{qr_png, qr_terminal};
+use super::render::ClientConfig;
+use super::store::{self, PeerRow};
+use super::types::{NewPeer, Peer, PeerId, PeerUpdate, ProfileName};
+use crate::actor::Actor;
+use crate::crypto::{KeyPair, WgKey};
+use crate::error::{Error, Result};
+use crate::mistborn::{Change, Mistborn};
+use crate::store::{is_unique_violation, now_unix};
+use crate::users::User;
+
+/// How often allocation retries when a concurrent writer took the same address.
+const ALLOCATION_ATTEMPTS: usize = 8;
+
+/// The profiles API of a [`Mistborn`] handle.
+#[derive(Debug, Clone, Copy)]
+pub struct Peers<'a> {
+    pub(crate) m: &'a Mistborn,
+}
+
+impl Peers<'_> {
+    fn pool(&self) -> &sqlx::AnyPool {
+        self.m.store().pool()
+    }
+
+    fn addrs(&self) -> AddressPool {
+        self.m.address_pool()
+    }
+
+    /// The owner a new profile goes to: the named user (needs rights) or the actor.
+    async fn owner(&self, actor: &Actor, user: Option<&str>) -> Result<User> {
+        match (user, actor.user_id()) {
+            (Some(key), _) => self.m.users().get(actor, key).await,
+            (None, Some(id)) => self.m.users().get(actor, id.as_str()).await,
+            (None, None) => Err(Error::invalid("user", "name the user who owns the profile")),
+        }
+    }
+
+    /// Creates a profile: allocates its addresses, makes (or takes) its keys.
+    pub async fn create(&self, actor: &Actor, new: NewPeer) -> Result<Peer> {
+        let owner = self.owner(actor, new.user.as_deref()).await?;
+        let name: ProfileName = new.name.parse()?;
+        let device_key = new
+            .public_key
+            .as_deref()
+            .map(str::parse::<WgKey>)
+            .transpose()?;
+        let (public_key, private_key) = match device_key {
+            Some(public) => (public, None),
+            None => {
+                let kp = KeyPair::generate();
+                (
+                    kp.public,
+                    Some(self.m.secrets().seal(kp.private.as_bytes())?),
+                )
+            }
+        };
+        let preshared_key = self
+            .m
+            .secrets()
+            .seal(WgKey::generate_preshared().as_bytes())?;
+        let addrs = self.addrs();
+        for _ in 0..ALLOCATION_ATTEMPTS {
+            if store::find_by_name(self.pool(), &addrs, &owner.id, name.as_str())
+                .await?
+                .is_some()
+            {
+                return Err(Error::Conflict(format!(
+                    "user '{}' already has a profile named '{name}'",
+                    owner.username
+                )));
+            }
+            let index = addrs.next_free(&store::used_indices(self.pool()).await?)?;
+            let (address_v4, address_v6) = addrs.addresses(index);
+            let row = PeerRow {
+                peer: Peer {
+                    id: PeerId::generate(),
+                    user_id: owner.id.clone(),
+                    username: owner.username.clone(),
+                    name: name.clone(),
+                    kind: new.kind,
+                    client_to_client: new.client_to_client,
+                    listen_port: new.listen_port,
+                    address_v4,
+                    address_v6,
+                    public_key: public_key.clone(),
+                    server_generated_key: private_key.is_some(),
+                    created_at: now_unix(),
+                },
+                addr_index: index,
+                private_key: private_key.clone(),
+                preshared_key: preshared_key.clone(),
+            };
+            match store::insert(self.pool(), &row).await {
+                Ok(()) => {
+                    self.m.notify(Change::Peers);
+                    return Ok(row.peer);
+                }
+                Err(Error::Store(e)) if is_unique_violation(&e) => {
+                    if self.key_in_use(&public_key).await? {
+                        return Err(Error::Conflict(
+                            "this public key already belongs to another profile; generate a new key pair".into(),
+                        ));
+                    }
+                    // Another writer took the address or the name first: look again.
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Conflict(
+            "could not allocate an address: too many profiles are being created at once; try again"
+                .into(),
+        ))
+    }
+
+    async fn key_in_use(&self, key: &WgKey) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM peers WHERE public_key = $1")
+            .bind(key.to_base64())
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// The profiles the actor may see: all for a superuser, their own for a regular user.
+    pub async fn list(&self, actor: &Actor) -> Result<Vec<Peer>> {
+        let owner = if actor.is_superuser() {
+            None
+        } else {
+            actor.user_id()
+        };
+        store::list_all(self.pool(), &self.addrs(), owner)
+            .await?
+            .into_iter()
+            .map(|r| r.map(|row| row.peer))
+            .collect()
+    }
+
+    /// The profiles of one user (oneself, or anyone as a superuser).
+    pub async fn list_for_user(&self, actor: &Actor, user_key: &str) -> Result<Vec<Peer>> {
+        let user = self.m.users().get(actor, user_key).await?;
+        store::list_all(self.pool(), &self.addrs(), Some(&user.id))
+            .await?
+            .into_iter()
+            .map(|r| r.map(|row| row.peer))
+            .collect()
+    }
+
+    /// One row the actor may see; others' profiles are "not found" to regular users.
+    async fn row(&self, actor: &Actor, id: &str) -> Result<PeerRow> {
+        let not_found = || Error::not_found(format!("profile {id}"));
+        let id: PeerId = id.parse().map_err(|_| not_found())?;
+        store::get(self.pool(), &self.addrs(), &id)
+            .await?
+            .filter(|r| actor.may_access(&r.peer.user_id))
+            .ok_or_else(not_found)
+    }
+
+    /// One profile by id.
+    pub async fn get(&self, actor: &Actor, id: &str) -> Result<Peer> {
+        Ok(self.row(actor, id).await?.peer)
+    }
+
+    /// A profile by its name among a user's profiles (the actor's own when `user` is `None`).
+    pub async fn find(&self, actor: &Actor, user: Option<&str>, name: &str) -> Result<Peer> {
+        let owner = self.owner(actor, user).await?;
+        store::find_by_name(self.pool(), &self.addrs(), &owner.id, name)
+            .await?
+            .map(|r| r.peer)
+            .ok_or_else(|| {
+                Error::not_found(format!("profile '{name}' of user '{}'", owner.username))
+            })
+    }
+
+    /// Changes name, kind, client-to-client or port choice.
+    pub async fn update(&self, actor: &Actor, id: &str, change: PeerUpdate) -> Result<Peer> {
+        let mut peer = self.row(actor, id).await?.peer;
+        if let Some(name) = change.name {
+            peer.name = name.parse()?;
+        }
+        if let Some(kind) = change.kind {
+            peer.kind = kind;
+        }
+        if let Some(c2c) = change.client_to_client {
+            peer.client_to_client = c2c;
+        }
+        if let Some(port) = change.listen_port {
+            peer.listen_port = port;
+        }
+        store::update(self.pool(), &peer)
+            .await
+            .map_err(|e| match e {
+                Error::Store(ref s) if is_unique_violation(s) => Error::Conflict(format!(
+                    "user '{}' already has a profile named '{}'",
+                    peer.username, peer.name
+                )),
+                e => e,
+            })?;
+        self.m.notify(Change::Peers);
+        Ok(peer)
+    }
+
+    /// Deletes a profile; its address is free again and the data plane drops the device.
+    pub async fn delete(&self, actor: &Actor, id: &str) -> Result<()> {
+        let row = self.row(actor, id).await?;
+        store::delete(self.pool(), &row.peer.id).await?;
+        self.m.notify(Change::Peers);
+        Ok(())
+    }
+
+    /// The client config of a profile.
+    pub async fn client_config(&self, actor: &Actor, id: &str) -> Result<ClientConfig> {
+        let row = self.row(actor, id).await?;
+        let secrets = self.m.secrets();
+        let private_key = row
+            .private_key
+            .as_deref()
+            .map(|sealed| key_from_bytes(&secrets.open(sealed)?))
+            .transpose()?;
+        let preshared_key = key_from_bytes(&secrets.open(&row.preshared_key)?)?;
+        let (dns4, dns6) = self.addrs().server_addresses();
+        let config = self.m.config();
+        Ok(ClientConfig {
+            profile_name: row.peer.name.to_string(),
+            address_v4: row.peer.address_v4,
+            address_v6: row.peer.address_v6,
+            dns: vec![IpAddr::V4(dns4), IpAddr::V6(dns6)],
+            private_key,
+            server_public_key: self.m.server_public_key().clone(),
+            preshared_key,
+            endpoint_host: config.endpoint.clone(),
+            endpoint_port: row.peer.listen_port.port(config.wireguard.listen_port),
+        })
+    }
+
+    /// The client config as a PNG QR code.
+    pub async fn qr_png(&self, actor: &Actor, id: &str) -> Result<Vec<u8>> {
+        qr_png(&self.client_config(actor, id).await?.render(), 6)
+    }
+
+    /// The client config as a terminal QR code.
+    pub async fn qr_terminal(&self, actor: &Actor, id: &str) -> Result<String> {
+        qr_terminal(&self.client_config(actor, id).await?.render())
+    }
+}
+
+pub(crate) fn key_from_bytes(bytes: &[u8]) -> Result<WgKey> {
+    let arr: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| Error::Corrupt("a stored key is not 32 bytes".into()))?;
+    Ok(WgKey::from_bytes(arr))
+}

@@ -1,0 +1,183 @@
+//! SQL for profiles (same text on SQLite and PostgreSQL).
+
+use std::collections::BTreeSet;
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+
+use super::alloc::AddressPool;
+use super::types::{Peer, PeerId};
+use crate::error::{Error, Result};
+use crate::users::UserId;
+
+/// A profile row with its sealed secrets, as stored.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerRow {
+    pub peer: Peer,
+    pub addr_index: u64,
+    /// Sealed private key, absent for device-generated keys.
+    pub private_key: Option<String>,
+    /// Sealed preshared key.
+    pub preshared_key: String,
+}
+
+/// The columns of a profile row, joined with its owner's name.
+macro_rules! select_peers {
+    ($($tail:literal)?) => {
+        concat!(
+            "SELECT p.id, p.user_id, u.username, p.name, p.kind, p.client_to_client, p.listen_port, ",
+            "p.addr_index, p.public_key, p.private_key, p.preshared_key, p.created_at ",
+            "FROM peers p JOIN users u ON u.id = p.user_id ",
+            $($tail)?
+        )
+    };
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Corrupt(format!("stored profile {what}: {e}"))
+}
+
+fn from_row(row: &AnyRow, pool: &AddressPool) -> Result<PeerRow> {
+    let id: String = row.try_get("id")?;
+    let index: i64 = row.try_get("addr_index")?;
+    let index = u64::try_from(index).map_err(|e| corrupt("addr_index", e))?;
+    let (address_v4, address_v6) = pool.addresses(index);
+    let private_key: Option<String> = row.try_get("private_key")?;
+    let public_key: String = row.try_get("public_key")?;
+    let username: String = row.try_get("username")?;
+    let name: String = row.try_get("name")?;
+    let kind: String = row.try_get("kind")?;
+    let listen_port: String = row.try_get("listen_port")?;
+    let c2c: i64 = row.try_get("client_to_client")?;
+    let peer = Peer {
+        id: PeerId(id.clone()),
+        user_id: UserId(row.try_get("user_id")?),
+        username: username.parse().map_err(|e| corrupt("owner", e))?,
+        name: name.parse().map_err(|e| corrupt("name", e))?,
+        kind: kind.parse().map_err(|e| corrupt("kind", e))?,
+        client_to_client: c2c != 0,
+        listen_port: listen_port.parse().map_err(|e| corrupt("listen_port", e))?,
+        address_v4,
+        address_v6,
+        public_key: public_key
+            .parse()
+            .map_err(|e| corrupt(&format!("{id} public key"), e))?,
+        server_generated_key: private_key.is_some(),
+        created_at: row.try_get("created_at")?,
+    };
+    Ok(PeerRow {
+        peer,
+        addr_index: index,
+        private_key,
+        preshared_key: row.try_get("preshared_key")?,
+    })
+}
+
+pub(crate) async fn insert(pool: &AnyPool, row: &PeerRow) -> Result<()> {
+    let p = &row.peer;
+    sqlx::query(
+        "INSERT INTO peers (id, user_id, name, kind, client_to_client, listen_port, addr_index, public_key, private_key, preshared_key, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(p.id.as_str())
+    .bind(p.user_id.as_str())
+    .bind(p.name.as_str())
+    .bind(p.kind.as_str())
+    .bind(i64::from(p.client_to_client))
+    .bind(p.listen_port.as_str())
+    .bind(row.addr_index as i64)
+    .bind(p.public_key.to_base64())
+    .bind(row.private_key.clone())
+    .bind(&row.preshared_key)
+    .bind(p.created_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn used_indices(pool: &AnyPool) -> Result<BTreeSet<u64>> {
+    let rows: Vec<i64> = sqlx::query_scalar("SELECT addr_index FROM peers")
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|i| u64::try_from(i).ok())
+        .collect())
+}
+
+/// Every profile row. Rows that do not parse are returned as errors beside the good ones, so one
+/// corrupt row never hides the others.
+pub(crate) async fn list_all(
+    pool: &AnyPool,
+    addrs: &AddressPool,
+    owner: Option<&UserId>,
+) -> Result<Vec<Result<PeerRow>>> {
+    let rows = match owner {
+        Some(u) => {
+            sqlx::query(select_peers!(
+                "WHERE p.user_id = $1 ORDER BY u.username, p.name"
+            ))
+            .bind(u.as_str())
+            .fetch_all(pool)
+            .await?
+        }
+        None => {
+            sqlx::query(select_peers!("ORDER BY u.username, p.name"))
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    Ok(rows.iter().map(|r| from_row(r, addrs)).collect())
+}
+
+pub(crate) async fn get(
+    pool: &AnyPool,
+    addrs: &AddressPool,
+    id: &PeerId,
+) -> Result<Option<PeerRow>> {
+    sqlx::query(select_peers!("WHERE p.id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(|r| from_row(r, addrs))
+        .transpose()
+}
+
+pub(crate) async fn find_by_name(
+    pool: &AnyPool,
+    addrs: &AddressPool,
+    owner: &UserId,
+    name: &str,
+) -> Result<Option<PeerRow>> {
+    sqlx::query(select_peers!("WHERE p.user_id = $1 AND p.name = $2"))
+        .bind(owner.as_str())
+        .bind(name)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(|r| from_row(r, addrs))
+        .transpose()
+}
+
+pub(crate) async fn update(pool: &AnyPool, p: &Peer) -> Result<()> {
+    sqlx::query(
+        "UPDATE peers SET name = $1, kind = $2, client_to_client = $3, listen_port = $4 WHERE id = $5",
+    )
+    .bind(p.name.as_str())
+    .bind(p.kind.as_str())
+    .bind(i64::from(p.client_to_client))
+    .bind(p.listen_port.as_str())
+    .bind(p.id.as_str())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn delete(pool: &AnyPool, id: &PeerId) -> Result<()> {
+    sqlx::query("DELETE FROM peers WHERE id = $1")
+        .bind(id.as_str())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
