@@ -2,6 +2,8 @@
 //! config text and its QR code.
 
 mod alloc;
+mod enroll;
+mod parse;
 mod qr;
 mod render;
 mod service;
@@ -9,8 +11,9 @@ mod store;
 mod types;
 
 pub use alloc::AddressPool;
+pub use enroll::{EnrollmentAnswer, EnrollmentRequest};
 pub use qr::{qr_png, qr_terminal};
-pub use render::ClientConfig;
+pub use render::{ClientConfig, DEVICE_KEY_PLACEHOLDER};
 pub use service::Peers;
 pub(crate) use service::key_from_bytes;
 pub use types::{ListenPort, NewPeer, Peer, PeerId, PeerKind, PeerUpdate, ProfileName};

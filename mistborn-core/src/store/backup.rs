@@ -119,6 +119,26 @@ impl Backup {
         })
     }
 
+    /// Writes the backup as JSON to `path`, mode 0600 (it holds the secret key).
+    pub fn write_file(&self, path: &std::path::Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::Corrupt(format!("backup does not serialize: {e}")))?;
+        crate::crypto::write_private_file(path, &json)
+    }
+
+    /// Reads and checks a backup file written by [`Backup::write_file`].
+    pub fn read_file(path: &std::path::Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let backup: Self = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::invalid(
+                "backup",
+                format!("{} is not a Mistborn backup: {e}", path.display()),
+            )
+        })?;
+        backup.validate()?;
+        Ok(backup)
+    }
+
     /// The secret key bytes.
     pub fn secret_key_bytes(&self) -> Result<[u8; 32]> {
         STANDARD
