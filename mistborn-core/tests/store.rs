@@ -1,0 +1,616 @@
+//! Store tests: every query of users and profiles against SQLite and a real PostgreSQL.
+//!
+//! PostgreSQL runs when `MISTBORN_TEST_POSTGRES_URL` points at a server where the user may create
+//! databases (each test gets its own database). Under CI it is required.
+#![allow(clippy::unwrap_used)]
+
+use std::os::unix::fs::PermissionsExt;
+
+use mistborn_core::peers::{ListenPort, NewPeer, PeerKind, PeerUpdate};
+use mistborn_core::users::{NewUser, Role};
+use mistborn_core::{Actor, Config, ErrorKind, Mistborn};
+
+/// A fresh data dir and database for one test on one engine.
+struct Env {
+    dir: tempfile::TempDir,
+    database_url: Option<String>,
+    engine: &'static str,
+}
+
+impl Env {
+    fn config(&self) -> Config {
+        Config {
+            data_dir: self.dir.path().join("data"),
+            database_url: self.database_url.clone(),
+            endpoint: "vpn.example.org".into(),
+            ..Config::default()
+        }
+    }
+}
+
+async fn postgres_database() -> Option<String> {
+    let Ok(admin_url) = std::env::var("MISTBORN_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set MISTBORN_TEST_POSTGRES_URL (scripts/test.sh starts PostgreSQL)"
+        );
+        eprintln!("skipping PostgreSQL: MISTBORN_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!("mbtest_{}", uuid_simple());
+    let pool = sqlx::AnyPool::connect(&admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let base = admin_url.rsplit_once('/').unwrap().0;
+    Some(format!("{base}/{name}"))
+}
+
+fn uuid_simple() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// One environment per engine available.
+async fn engines() -> Vec<Env> {
+    let mut envs = vec![Env {
+        dir: tempfile::tempdir().unwrap(),
+        database_url: None,
+        engine: "sqlite",
+    }];
+    if let Some(url) = postgres_database().await {
+        envs.push(Env {
+            dir: tempfile::tempdir().unwrap(),
+            database_url: Some(url),
+            engine: "postgres",
+        });
+    }
+    envs
+}
+
+async fn regular(m: &Mistborn, name: &str) -> Actor {
+    let user = m
+        .users()
+        .create(
+            &Actor::System,
+            NewUser {
+                username: name.into(),
+                password: "a long password".into(),
+                role: Role::Regular,
+            },
+        )
+        .await
+        .unwrap();
+    Actor::User {
+        id: user.id,
+        role: Role::Regular,
+    }
+}
+
+fn profile(name: &str) -> NewPeer {
+    NewPeer {
+        name: name.into(),
+        ..NewPeer::default()
+    }
+}
+
+#[tokio::test]
+async fn first_start_creates_admin_with_password_file_and_default_profile() {
+    for env in engines().await {
+        let (m, first) = Mistborn::open_reporting(env.config()).await.unwrap();
+        let first = first.expect("first start");
+        let mode = std::fs::metadata(&first.admin_password_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", env.engine);
+        let password = std::fs::read_to_string(&first.admin_password_file).unwrap();
+        let admin = m
+            .users()
+            .check_password("admin", password.trim())
+            .await
+            .unwrap();
+        assert_eq!(admin.role, Role::Superuser);
+        assert_eq!(
+            m.users()
+                .check_password("admin", "wrong")
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Unauthenticated
+        );
+        let peers = m.peers().list(&Actor::System).await.unwrap();
+        assert_eq!(peers.len(), 1);
+        assert_eq!(peers[0].name.as_str(), "default");
+        assert_eq!(peers[0].address_v4.to_string(), "10.15.91.2");
+        assert_eq!(peers[0].address_v6.to_string(), "fd15:91::2");
+        let key_mode = std::fs::metadata(env.config().data_dir.join("secret.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(key_mode & 0o777, 0o600);
+        m.close().await;
+    }
+}
+
+#[tokio::test]
+async fn users_tokens_and_roles() {
+    for env in engines().await {
+        let m = Mistborn::open(env.config()).await.unwrap();
+        let bob = regular(&m, "bob").await;
+        let dup = m
+            .users()
+            .create(
+                &Actor::System,
+                NewUser {
+                    username: "bob".into(),
+                    password: "another password".into(),
+                    role: Role::Regular,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(dup.kind(), ErrorKind::Conflict, "{}: {dup}", env.engine);
+        for (name, pw) in [("Bad Name", "long enough pw"), ("carol", "short")] {
+            let err = m
+                .users()
+                .create(
+                    &Actor::System,
+                    NewUser {
+                        username: name.into(),
+                        password: pw.into(),
+                        role: Role::Regular,
+                    },
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        }
+        assert_eq!(m.users().list(&Actor::System).await.unwrap().len(), 2);
+
+        // A regular user cannot touch users but sees themselves.
+        assert_eq!(
+            m.users().list(&bob).await.unwrap_err().kind(),
+            ErrorKind::Forbidden
+        );
+        assert_eq!(
+            m.users().get(&bob, "admin").await.unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        assert_eq!(m.users().me(&bob).await.unwrap().username.as_str(), "bob");
+        assert_eq!(
+            m.users().delete(&bob, "admin").await.unwrap_err().kind(),
+            ErrorKind::Forbidden
+        );
+
+        // Tokens: shown once, stored hashed, name unique per user, revocable.
+        let t = m.users().create_token(&bob, "bob", "laptop").await.unwrap();
+        assert_eq!(m.users().authenticate_token(&t.secret).await.unwrap(), bob);
+        assert_eq!(
+            m.users()
+                .create_token(&bob, "bob", "laptop")
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            m.users()
+                .create_token(&bob, "admin", "x")
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::NotFound
+        );
+        let listed = m.users().list_tokens(&bob, "bob").await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].last_used_at.is_some());
+        m.users()
+            .revoke_token(&bob, t.token.id.as_str())
+            .await
+            .unwrap();
+        assert_eq!(
+            m.users()
+                .authenticate_token(&t.secret)
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Unauthenticated
+        );
+
+        // Roles: the last superuser stays.
+        assert_eq!(
+            m.users()
+                .set_role(&Actor::System, "admin", Role::Regular)
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Conflict
+        );
+        m.users()
+            .set_role(&Actor::System, "bob", Role::Superuser)
+            .await
+            .unwrap();
+        m.users()
+            .set_role(&Actor::System, "admin", Role::Regular)
+            .await
+            .unwrap();
+        m.users()
+            .set_password(&Actor::System, "bob", "new password!")
+            .await
+            .unwrap();
+        m.users()
+            .check_password("bob", "new password!")
+            .await
+            .unwrap();
+        m.close().await;
+    }
+}
+
+#[tokio::test]
+async fn profiles_belong_to_their_owner() {
+    for env in engines().await {
+        let m = Mistborn::open(env.config()).await.unwrap();
+        let bob = regular(&m, "bob").await;
+        let alice = regular(&m, "alice").await;
+        let phone = m.peers().create(&bob, profile("phone")).await.unwrap();
+        let laptop = m
+            .peers()
+            .create(
+                &bob,
+                NewPeer {
+                    kind: PeerKind::Mfa,
+                    listen_port: ListenPort::Udp443,
+                    client_to_client: true,
+                    ..profile("laptop")
+                },
+            )
+            .await
+            .unwrap();
+        m.peers().create(&alice, profile("phone")).await.unwrap();
+        let dup = m.peers().create(&bob, profile("phone")).await.unwrap_err();
+        assert_eq!(dup.kind(), ErrorKind::Conflict, "{}", env.engine);
+
+        let mine: Vec<_> = m
+            .peers()
+            .list(&bob)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name.to_string())
+            .collect();
+        assert_eq!(mine, ["laptop", "phone"]);
+        assert_eq!(m.peers().list(&Actor::System).await.unwrap().len(), 4);
+
+        let admin_default = m
+            .peers()
+            .find(&Actor::System, Some("admin"), "default")
+            .await
+            .unwrap();
+        for err in [
+            m.peers()
+                .get(&bob, admin_default.id.as_str())
+                .await
+                .unwrap_err(),
+            m.peers()
+                .delete(&bob, admin_default.id.as_str())
+                .await
+                .unwrap_err(),
+            m.peers()
+                .client_config(&bob, admin_default.id.as_str())
+                .await
+                .unwrap_err(),
+            m.peers().get(&bob, "not-a-uuid").await.unwrap_err(),
+            m.peers()
+                .create(
+                    &bob,
+                    NewPeer {
+                        user: Some("alice".into()),
+                        ..profile("x")
+                    },
+                )
+                .await
+                .unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        }
+
+        let text = m
+            .peers()
+            .client_config(&bob, laptop.id.as_str())
+            .await
+            .unwrap()
+            .render();
+        assert!(text.contains(&format!(
+            "Address = {}/32, {}/128",
+            laptop.address_v4, laptop.address_v6
+        )));
+        assert!(text.contains("Endpoint = vpn.example.org:443"));
+        assert!(text.contains(&format!("PublicKey = {}", m.server_public_key())));
+        let png = m.peers().qr_png(&bob, phone.id.as_str()).await.unwrap();
+        assert_eq!(&png[..4], b"\x89PNG");
+
+        let updated = m
+            .peers()
+            .update(
+                &bob,
+                phone.id.as_str(),
+                PeerUpdate {
+                    client_to_client: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(updated.client_to_client);
+        assert_eq!(
+            m.peers()
+                .update(
+                    &bob,
+                    phone.id.as_str(),
+                    PeerUpdate {
+                        name: Some("laptop".into()),
+                        ..Default::default()
+                    }
+                )
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Conflict
+        );
+        m.peers().delete(&bob, phone.id.as_str()).await.unwrap();
+        assert_eq!(m.peers().list(&bob).await.unwrap().len(), 1);
+
+        // Deleting a user deletes their profiles.
+        m.users().delete(&Actor::System, "bob").await.unwrap();
+        assert_eq!(m.peers().list(&Actor::System).await.unwrap().len(), 2);
+        m.close().await;
+    }
+}
+
+#[tokio::test]
+async fn addresses_are_unique_freed_on_delete_and_the_pool_can_fill() {
+    for env in engines().await {
+        let mut config = env.config();
+        config.wireguard.subnet_v4 = "10.99.0.0/29".parse().unwrap(); // 5 client addresses
+        let m = Mistborn::open(config).await.unwrap(); // admin's default takes .2
+        let mut made = Vec::new();
+        for i in 0..4 {
+            made.push(
+                m.peers()
+                    .create(
+                        &Actor::System,
+                        NewPeer {
+                            user: Some("admin".into()),
+                            ..profile(&format!("p{i}"))
+                        },
+                    )
+                    .await
+                    .unwrap(),
+            );
+        }
+        let addrs: std::collections::BTreeSet<_> = made.iter().map(|p| p.address_v4).collect();
+        assert_eq!(addrs.len(), 4);
+        let full = m
+            .peers()
+            .create(
+                &Actor::System,
+                NewPeer {
+                    user: Some("admin".into()),
+                    ..profile("one too many")
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(full.code(), "pool_exhausted", "{}: {full}", env.engine);
+        assert_eq!(
+            m.peers().list(&Actor::System).await.unwrap().len(),
+            5,
+            "nothing stored on failure"
+        );
+
+        let freed = made[1].address_v4;
+        m.peers()
+            .delete(&Actor::System, made[1].id.as_str())
+            .await
+            .unwrap();
+        let again = m
+            .peers()
+            .create(
+                &Actor::System,
+                NewPeer {
+                    user: Some("admin".into()),
+                    ..profile("reuse")
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(again.address_v4, freed);
+        m.close().await;
+    }
+}
+
+#[tokio::test]
+async fn device_generated_keys_and_malformed_keys() {
+    for env in engines().await {
+        let m = Mistborn::open(env.config()).await.unwrap();
+        let device = mistborn_core::crypto::KeyPair::generate();
+        let p = m
+            .peers()
+            .create(
+                &Actor::System,
+                NewPeer {
+                    user: Some("admin".into()),
+                    public_key: Some(device.public.to_base64()),
+                    ..profile("enrolled")
+                },
+            )
+            .await
+            .unwrap();
+        assert!(!p.server_generated_key);
+        assert_eq!(p.public_key, device.public);
+        let text = m
+            .peers()
+            .client_config(&Actor::System, p.id.as_str())
+            .await
+            .unwrap()
+            .render();
+        assert!(!text.contains(&device.private.to_base64()));
+        let reused = m
+            .peers()
+            .create(
+                &Actor::System,
+                NewPeer {
+                    user: Some("admin".into()),
+                    public_key: Some(device.public.to_base64()),
+                    ..profile("again")
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(reused.kind(), ErrorKind::Conflict, "{}", env.engine);
+        for bad in ["", "not base64!", "AAAA", "dGVzdA=="] {
+            let err = m
+                .peers()
+                .create(
+                    &Actor::System,
+                    NewPeer {
+                        user: Some("admin".into()),
+                        public_key: Some(bad.into()),
+                        ..profile("bad")
+                    },
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad}");
+        }
+        assert_eq!(m.peers().list(&Actor::System).await.unwrap().len(), 2);
+        m.close().await;
+    }
+}
+
+#[tokio::test]
+async fn restart_keeps_everything() {
+    for env in engines().await {
+        let (before_key, before_peers, before_users);
+        {
+            let m = Mistborn::open(env.config()).await.unwrap();
+            regular(&m, "bob").await;
+            m.peers()
+                .create(
+                    &Actor::System,
+                    NewPeer {
+                        user: Some("bob".into()),
+                        ..profile("tablet")
+                    },
+                )
+                .await
+                .unwrap();
+            before_key = m.server_public_key().clone();
+            before_peers = m.peers().list(&Actor::System).await.unwrap();
+            before_users = m.users().list(&Actor::System).await.unwrap();
+            m.close().await;
+        }
+        let (m, first) = Mistborn::open_reporting(env.config()).await.unwrap();
+        assert!(
+            first.is_none(),
+            "{}: a restart is not a first start",
+            env.engine
+        );
+        assert_eq!(m.server_public_key(), &before_key);
+        assert_eq!(m.peers().list(&Actor::System).await.unwrap(), before_peers);
+        assert_eq!(m.users().list(&Actor::System).await.unwrap(), before_users);
+        m.close().await;
+    }
+}
+
+#[tokio::test]
+async fn backup_restores_into_a_fresh_data_dir_on_either_engine() {
+    let sources = engines().await;
+    for src in &sources {
+        let m = Mistborn::open(src.config()).await.unwrap();
+        let bob = regular(&m, "bob").await;
+        let p = m.peers().create(&bob, profile("phone")).await.unwrap();
+        let token = m.users().create_token(&bob, "bob", "script").await.unwrap();
+        let config_text = m
+            .peers()
+            .client_config(&Actor::System, p.id.as_str())
+            .await
+            .unwrap()
+            .render();
+        let users = m.users().list(&Actor::System).await.unwrap();
+        let peers = m.peers().list(&Actor::System).await.unwrap();
+        assert_eq!(
+            m.backup(&bob).await.unwrap_err().kind(),
+            ErrorKind::Forbidden
+        );
+        let backup = m.backup(&Actor::System).await.unwrap();
+        m.close().await;
+
+        // Round-trip through JSON, as `mistborn db backup` writes it.
+        let backup: mistborn_core::store::Backup =
+            serde_json::from_str(&serde_json::to_string(&backup).unwrap()).unwrap();
+        for dst in engines().await {
+            Mistborn::restore(&dst.config(), &backup, false)
+                .await
+                .unwrap();
+            let r = Mistborn::open(dst.config()).await.unwrap();
+            let ctx = format!("{} -> {}", src.engine, dst.engine);
+            assert_eq!(
+                r.users().list(&Actor::System).await.unwrap(),
+                users,
+                "{ctx}"
+            );
+            assert_eq!(
+                r.peers().list(&Actor::System).await.unwrap(),
+                peers,
+                "{ctx}"
+            );
+            assert_eq!(
+                r.peers()
+                    .client_config(&Actor::System, p.id.as_str())
+                    .await
+                    .unwrap()
+                    .render(),
+                config_text,
+                "{ctx}: private keys open with the restored secret key"
+            );
+            assert_eq!(
+                r.users().authenticate_token(&token.secret).await.unwrap(),
+                bob
+            );
+            // A second restore without --force is refused and changes nothing.
+            r.close().await;
+            let err = Mistborn::restore(&dst.config(), &backup, false)
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Conflict, "{ctx}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_secret_key_is_a_clear_error() {
+    let env = &engines().await[0];
+    let m = Mistborn::open(env.config()).await.unwrap();
+    m.close().await;
+    std::fs::write(env.config().data_dir.join("secret.key"), [1u8; 32]).unwrap();
+    let err = Mistborn::open(env.config()).await.unwrap_err();
+    assert!(err.to_string().contains("secret.key"), "{err}");
+    std::fs::write(env.config().data_dir.join("secret.key"), b"short").unwrap();
+    let err = Mistborn::open(env.config()).await.unwrap_err();
+    assert!(err.to_string().contains("32"), "{err}");
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh Debian machine (root). Idempotent and quiet:
+# packages already present are skipped without touching apt.
+set -euo pipefail
+
+APT_PACKAGES=(
+  clang libclang-dev pkg-config       # rustables' bindgen, -sys crates
+  python3-dev python3-venv            # pyo3 module, maturin
+  wireguard-go wireguard-tools        # userspace WireGuard + wg(8) for system tests
+  nftables iproute2 iputils-ping      # firewall, network namespaces
+  dnsutils                            # dig
+  postgresql                          # store tests against a real server
+  curl ca-certificates
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
