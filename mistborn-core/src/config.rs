@@ -84,6 +84,9 @@ pub struct Config {
     pub dns_suffix: String,
     /// The WireGuard server.
     pub wireguard: WireGuardConfig,
+    /// The filtering DNS resolver.
+    #[serde(default)]
+    pub dns: crate::dns::DnsConfig,
 }
 
 impl Default for Config {
@@ -95,6 +98,7 @@ impl Default for Config {
             http_listen: "127.0.0.1:5000".parse().expect("valid literal"),
             dns_suffix: "mistborn".into(),
             wireguard: WireGuardConfig::default(),
+            dns: crate::dns::DnsConfig::default(),
         }
     }
 }
@@ -210,6 +214,7 @@ impl Config {
                 "endpoint must name the server's public host".into(),
             ));
         }
+        self.dns.validate()?;
         if self.dns_suffix.is_empty() || self.dns_suffix.contains(char::is_whitespace) {
             return Err(Error::Config(
                 "dns_suffix must be a single DNS label".into(),

@@ -19,6 +19,7 @@
 pub mod actor;
 pub mod config;
 pub mod crypto;
+pub mod dns;
 pub mod error;
 mod mistborn;
 pub mod peers;
