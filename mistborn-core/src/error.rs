@@ -19,6 +19,8 @@ pub enum ErrorKind {
     Forbidden,
     /// The request clashes with existing state (duplicate name, full pool, ...).
     Conflict,
+    /// Too many failed attempts: wait before trying again.
+    RateLimited,
     /// Something outside the caller's control failed (database, disk, data plane).
     Internal,
 }
@@ -59,6 +61,12 @@ pub enum Error {
         pool: String,
         /// How many client addresses it holds.
         size: u64,
+    },
+    /// Too many failed attempts from this user or address.
+    #[error("too many failed attempts: try again in {retry_after_secs} seconds")]
+    Throttled {
+        /// Seconds until attempts are accepted again.
+        retry_after_secs: u64,
     },
     /// The configuration could not be read or is inconsistent.
     #[error("configuration: {0}")]
@@ -116,6 +124,7 @@ impl Error {
             Error::Unauthenticated(_) => ErrorKind::Unauthenticated,
             Error::Forbidden(_) => ErrorKind::Forbidden,
             Error::Conflict(_) | Error::PoolExhausted { .. } => ErrorKind::Conflict,
+            Error::Throttled { .. } => ErrorKind::RateLimited,
             Error::Config(_) => ErrorKind::InvalidInput,
             Error::Store(_)
             | Error::Migrate(_)
@@ -134,6 +143,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::Conflict(_) => "conflict",
             Error::PoolExhausted { .. } => "pool_exhausted",
+            Error::Throttled { .. } => "throttled",
             Error::Config(_) => "config",
             Error::Store(_) | Error::Migrate(_) => "store",
             Error::Io { .. } => "io",
