@@ -87,6 +87,8 @@ pub struct Config {
     /// The filtering DNS resolver.
     #[serde(default)]
     pub dns: crate::dns::DnsConfig,
+    /// Second factor and sessions.
+    pub auth: crate::auth::AuthConfig,
 }
 
 impl Default for Config {
@@ -99,6 +101,7 @@ impl Default for Config {
             dns_suffix: "mistborn".into(),
             wireguard: WireGuardConfig::default(),
             dns: crate::dns::DnsConfig::default(),
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }

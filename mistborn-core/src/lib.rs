@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod actor;
+pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod dns;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 use crate::actor::Actor;
+use crate::auth::{Auth, Throttle};
 use crate::config::Config;
 use crate::crypto::{KeyPair, SecretBox, WgKey};
 use crate::error::{Error, Result};
@@ -22,6 +23,13 @@ pub enum Change {
     Users,
     /// Profiles (added, removed, edited).
     Peers,
+    /// A tunnel address gained or lost its login (MFA gating: the firewall opens or closes it).
+    Access {
+        /// The tunnel address.
+        address: std::net::IpAddr,
+        /// Whether it may now reach beyond Mistborn.
+        open: bool,
+    },
 }
 
 /// File names inside the data dir.
@@ -44,6 +52,7 @@ struct Inner {
     secrets: SecretBox,
     server_keys: KeyPair,
     changes: broadcast::Sender<Change>,
+    throttle: std::sync::Mutex<Throttle>,
 }
 
 /// One open Mistborn: cheap to clone, shared by every frontend in the process.
@@ -86,7 +95,8 @@ impl Mistborn {
         let private = crate::peers::key_from_bytes(&secrets.open(&sealed)?)?;
         let server_keys = KeyPair::from_private(private);
 
-        let (changes, _) = broadcast::channel(64);
+        let (changes, _) = broadcast::channel(256);
+        let throttle = std::sync::Mutex::new(Throttle::new(config.auth.throttle));
         let m = Self {
             inner: Arc::new(Inner {
                 config,
@@ -94,6 +104,7 @@ impl Mistborn {
                 secrets,
                 server_keys,
                 changes,
+                throttle,
             }),
         };
         let first = m.bootstrap().await?;
@@ -149,6 +160,11 @@ impl Mistborn {
         Peers { m: self }
     }
 
+    /// The auth API: second factor, sessions, forward-auth.
+    pub fn auth(&self) -> Auth<'_> {
+        Auth { m: self }
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.inner.config
@@ -178,6 +194,16 @@ impl Mistborn {
     pub(crate) fn notify(&self, change: Change) {
         // No subscriber is fine: nothing to reconcile in that process.
         let _ = self.inner.changes.send(change);
+    }
+
+    /// Runs `f` on the brute-force bookkeeping (a short critical section, never across an await).
+    pub(crate) fn throttle<T>(&self, f: impl FnOnce(&mut Throttle) -> T) -> T {
+        // A panic while holding the lock cannot leave the counters inconsistent enough to matter.
+        let mut guard = match self.inner.throttle.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut guard)
     }
 
     pub(crate) fn store(&self) -> &Store {

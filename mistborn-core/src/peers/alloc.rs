@@ -56,6 +56,23 @@ impl AddressPool {
         self.addresses(SERVER_INDEX)
     }
 
+    /// The client index of a tunnel address, if it is one (not the network, server or broadcast).
+    pub fn index_of(&self, addr: std::net::IpAddr) -> Option<u64> {
+        let index = match addr {
+            std::net::IpAddr::V4(a) if self.v4.contains(&a) => {
+                u64::from(u32::from(a) - u32::from(self.v4.network()))
+            }
+            std::net::IpAddr::V6(a) if self.v6.contains(&a) => {
+                u64::try_from(u128::from(a) - u128::from(self.v6.network())).ok()?
+            }
+            std::net::IpAddr::V6(a) => {
+                return a.to_ipv4_mapped().and_then(|v4| self.index_of(v4.into()));
+            }
+            _ => return None,
+        };
+        (index > SERVER_INDEX && index <= self.last_index()).then_some(index)
+    }
+
     /// The IPv4 subnet.
     pub fn v4(&self) -> Ipv4Net {
         self.v4
@@ -113,6 +130,30 @@ mod tests {
         assert_eq!(
             p.server_addresses().0,
             "10.15.91.1".parse::<Ipv4Addr>().expect("a")
+        );
+    }
+
+    #[test]
+    fn addresses_map_back_to_indices() {
+        let p = pool("10.15.91.0/24");
+        for i in [2u64, 77, 254] {
+            let (v4, v6) = p.addresses(i);
+            assert_eq!(p.index_of(v4.into()), Some(i));
+            assert_eq!(p.index_of(v6.into()), Some(i));
+        }
+        for outside in [
+            "10.15.91.1",
+            "10.15.91.0",
+            "10.15.91.255",
+            "10.15.92.2",
+            "fd15:91::1",
+            "::1",
+        ] {
+            assert_eq!(p.index_of(outside.parse().expect("ip")), None, "{outside}");
+        }
+        assert_eq!(
+            p.index_of("::ffff:10.15.91.9".parse().expect("ip")),
+            Some(9)
         );
     }
 

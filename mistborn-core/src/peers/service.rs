@@ -150,6 +150,17 @@ impl Peers<'_> {
             .collect()
     }
 
+    /// The profile behind a tunnel address (IPv4 or IPv6), with no authorization check: the tunnel
+    /// itself authenticated the device. For the auth, DNS and status domains.
+    pub async fn by_tunnel_address(&self, addr: IpAddr) -> Result<Option<Peer>> {
+        let Some(index) = self.addrs().index_of(addr) else {
+            return Ok(None);
+        };
+        Ok(store::get_by_index(self.pool(), &self.addrs(), index)
+            .await?
+            .map(|r| r.peer))
+    }
+
     /// One row the actor may see; others' profiles are "not found" to regular users.
     async fn row(&self, actor: &Actor, id: &str) -> Result<PeerRow> {
         let not_found = || Error::not_found(format!("profile {id}"));

@@ -144,6 +144,20 @@ pub(crate) async fn get(
         .transpose()
 }
 
+pub(crate) async fn get_by_index(
+    pool: &AnyPool,
+    addrs: &AddressPool,
+    index: u64,
+) -> Result<Option<PeerRow>> {
+    sqlx::query(select_peers!("WHERE p.addr_index = $1"))
+        .bind(index as i64)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(|r| from_row(r, addrs))
+        .transpose()
+}
+
 pub(crate) async fn find_by_name(
     pool: &AnyPool,
     addrs: &AddressPool,

@@ -71,13 +71,36 @@ const TABLES: &[(&str, &[&str])] = &[
             "created_at",
         ],
     ),
+    (
+        "totp",
+        &["user_id", "secret", "confirmed", "last_step", "created_at"],
+    ),
+    ("recovery_codes", &["id", "user_id", "code_hash", "used_at"]),
+    (
+        "sessions",
+        &[
+            "id",
+            "user_id",
+            "peer_id",
+            "address",
+            "created_at",
+            "expires_at",
+        ],
+    ),
 ];
 
 /// Integer columns; every other column is text.
 fn is_integer(column: &str) -> bool {
     matches!(
         column,
-        "created_at" | "last_used_at" | "client_to_client" | "addr_index"
+        "created_at"
+            | "last_used_at"
+            | "client_to_client"
+            | "addr_index"
+            | "confirmed"
+            | "last_step"
+            | "used_at"
+            | "expires_at"
     )
 }
 
