@@ -22,3 +22,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# Python frontends (mistborn-py's pytest suite, the FFI test through the generated Python binding):
+# a venv under target/ with maturin, pytest and mypy (for stubtest). scripts/test-python.sh and
+# scripts/test-ffi.sh use it.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+py_venv="${MISTBORN_PY_VENV:-$root/target/py-venv}"
+if [ ! -x "$py_venv/bin/python" ]; then
+  "${PYTHON:-python3}" -m venv "$py_venv"
+fi
+"$py_venv/bin/python" -m pip install -q --disable-pip-version-check 'maturin>=1.0,<2.0' pytest mypy

@@ -218,6 +218,16 @@ impl Config {
             ));
         }
         self.dns.validate()?;
+        if let Some(url) = &self.database_url {
+            let known = ["sqlite:", "postgres://", "postgresql://"];
+            if !known.iter().any(|scheme| url.starts_with(scheme)) {
+                // Checked here, before `open` creates anything; the URL may hold a password, so
+                // it is not echoed.
+                return Err(Error::Config(
+                    "database_url must start with sqlite:// or postgres://".into(),
+                ));
+            }
+        }
         if self.dns_suffix.is_empty() || self.dns_suffix.contains(char::is_whitespace) {
             return Err(Error::Config(
                 "dns_suffix must be a single DNS label".into(),
@@ -266,5 +276,14 @@ mod tests {
         assert!(err.to_string().contains("MISTBORN_SUBNET_V4"), "{err}");
         c.wireguard.interface = "much-too-long-interface".into();
         assert!(c.validate().is_err());
+        let c = Config {
+            database_url: Some("mysql://u:secret@db/x".into()),
+            ..Config::default()
+        };
+        let err = c.validate().expect_err("unknown scheme").to_string();
+        assert!(
+            err.contains("postgres://") && !err.contains("secret"),
+            "{err}"
+        );
     }
 }

@@ -134,6 +134,27 @@ impl EnrollmentAnswer {
     }
 }
 
+/// JSON in and out, so every frontend speaks the same wire format without its own serde setup.
+macro_rules! json_io {
+    ($t:ty, $what:literal) => {
+        impl $t {
+            #[doc = concat!("The ", $what, " as JSON.")]
+            pub fn to_json(&self) -> Result<String> {
+                serde_json::to_string(self)
+                    .map_err(|e| Error::Corrupt(format!("{} does not serialize: {e}", $what)))
+            }
+
+            #[doc = concat!("Parses and validates the ", $what, " from JSON.")]
+            pub fn from_json(text: &str) -> Result<Self> {
+                serde_json::from_str(text).map_err(|e| Error::invalid($what, e.to_string()))
+            }
+        }
+    };
+}
+
+json_io!(EnrollmentRequest, "enrollment request");
+json_io!(EnrollmentAnswer, "enrollment answer");
+
 impl Peers<'_> {
     /// Enrolls a device that generated its own key pair: creates the profile for `user` (`None`:
     /// the actor) with the device's public key and answers with the rest of its config.
@@ -182,15 +203,11 @@ mod tests {
             EnrollmentRequest::new("phone", "not-a-key", PeerKind::Wireguard).expect_err("bad key");
         assert_eq!(err.kind(), crate::ErrorKind::InvalidInput);
         assert!(EnrollmentRequest::new("", &kp.public.to_base64(), PeerKind::Wireguard).is_err());
-        let json = serde_json::to_string(&r).expect("json");
-        assert_eq!(
-            serde_json::from_str::<EnrollmentRequest>(&json).expect("back"),
-            r
-        );
-        assert!(
-            serde_json::from_str::<EnrollmentRequest>(r#"{"name":"x","public_key":"abc"}"#)
-                .is_err()
-        );
+        let json = r.to_json().expect("json");
+        assert_eq!(EnrollmentRequest::from_json(&json).expect("back"), r);
+        let err = EnrollmentRequest::from_json(r#"{"name":"x","public_key":"abc"}"#)
+            .expect_err("bad key");
+        assert!(err.to_string().contains("enrollment request"), "{err}");
     }
 
     #[test]
@@ -206,11 +223,8 @@ mod tests {
         let other = KeyPair::generate();
         let err = a.client_config(&other.private).expect_err("mismatch");
         assert_eq!(err.kind(), crate::ErrorKind::InvalidInput);
-        let json = serde_json::to_string(&a).expect("json");
-        assert_eq!(
-            serde_json::from_str::<EnrollmentAnswer>(&json).expect("back"),
-            a
-        );
+        let json = a.to_json().expect("json");
+        assert_eq!(EnrollmentAnswer::from_json(&json).expect("back"), a);
     }
 
     #[tokio::test]
