@@ -25,6 +25,7 @@ pub mod error;
 mod mistborn;
 pub mod peers;
 pub mod store;
+pub mod tls;
 pub mod users;
 
 pub use actor::Actor;

@@ -165,6 +165,11 @@ impl Mistborn {
         Auth { m: self }
     }
 
+    /// The TLS API: local CA and the service certificate.
+    pub fn tls(&self) -> crate::tls::Tls<'_> {
+        crate::tls::Tls { m: self }
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.inner.config

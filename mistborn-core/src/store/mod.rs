@@ -101,6 +101,18 @@ impl Store {
             .ok_or_else(|| Error::Corrupt(format!("setting {key} vanished")))
     }
 
+    /// Writes a setting, replacing any value.
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Closes every connection (flushes SQLite's WAL).
     pub async fn close(&self) {
         self.pool.close().await;

@@ -1,0 +1,215 @@
+//! Creating, storing and renewing the CA and the service certificate.
+
+use std::path::PathBuf;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+use time::OffsetDateTime;
+
+use super::renewal::{LEAF_VALIDITY_DAYS, needs_renewal};
+use crate::error::{Error, Result};
+use crate::mistborn::Mistborn;
+
+const CA_VALIDITY_DAYS: i64 = 3_650;
+
+mod keys {
+    pub const CA_NAME: &str = "tls.ca_name";
+    pub const CA_KEY: &str = "tls.ca_key";
+    pub const CA_CERT: &str = "tls.ca_cert";
+    pub const CA_NOT_BEFORE: &str = "tls.ca_not_before";
+    pub const LEAF_KEY: &str = "tls.leaf_key";
+    pub const LEAF_CERT: &str = "tls.leaf_cert";
+    pub const LEAF_NOT_AFTER: &str = "tls.leaf_not_after";
+}
+
+/// The certificates in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertBundle {
+    /// The CA certificate (PEM), for devices to trust.
+    pub ca_pem: String,
+    /// The service certificate (PEM).
+    pub cert_pem: String,
+    /// The service key (PEM). Secret.
+    pub key_pem: String,
+    /// Expiry of the service certificate, Unix seconds.
+    pub not_after: i64,
+}
+
+/// Where the PEM files for the proxy are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// CA certificate.
+    pub ca: PathBuf,
+    /// Service certificate.
+    pub cert: PathBuf,
+    /// Service key (mode 0600).
+    pub key: PathBuf,
+}
+
+/// The TLS API of a [`Mistborn`] handle.
+#[derive(Debug, Clone, Copy)]
+pub struct Tls<'a> {
+    pub(crate) m: &'a Mistborn,
+}
+
+fn rc(e: rcgen::Error) -> Error {
+    Error::Crypto(format!("certificate: {e}"))
+}
+
+fn at(unix: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(unix).map_err(|e| Error::invalid("time", e.to_string()))
+}
+
+/// The CA's parameters. Rebuilt identically from its stored name and start time whenever a service
+/// certificate is signed, so the issuer name and key identifier always match the CA devices hold.
+fn ca_params(name: &str, not_before: i64) -> Result<CertificateParams> {
+    let mut p = CertificateParams::new(Vec::<String>::new()).map_err(rc)?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "Mistborn");
+    dn.push(DnType::CommonName, name);
+    p.distinguished_name = dn;
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    p.not_before = at(not_before)?;
+    p.not_after = at(not_before + CA_VALIDITY_DAYS * 86_400)?;
+    Ok(p)
+}
+
+impl Tls<'_> {
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        self.m.store().setting(key).await
+    }
+
+    async fn set(&self, key: &str, value: &str) -> Result<()> {
+        self.m.store().set_setting(key, value).await
+    }
+
+    /// The CA certificate, creating the CA on first use.
+    pub async fn ca_pem(&self, now: i64) -> Result<String> {
+        Ok(self.ensure(now).await?.ca_pem)
+    }
+
+    /// Makes sure a CA and a valid service certificate exist, renewing the latter when it is
+    /// within 30 days of expiry; returns what is in force.
+    pub async fn ensure(&self, now: i64) -> Result<CertBundle> {
+        let (ca_name, ca_not_before, ca_key) = self.ensure_ca(now).await?;
+        let ca_pem = self
+            .get(keys::CA_CERT)
+            .await?
+            .ok_or_else(|| Error::Corrupt("the CA certificate is missing".into()))?;
+        if let (Some(cert_pem), Some(sealed), Some(not_after)) = (
+            self.get(keys::LEAF_CERT).await?,
+            self.get(keys::LEAF_KEY).await?,
+            self.get(keys::LEAF_NOT_AFTER).await?,
+        ) {
+            let not_after: i64 = not_after
+                .parse()
+                .map_err(|_| Error::Corrupt("stored certificate expiry".into()))?;
+            if !needs_renewal(not_after, now) {
+                let key_pem = String::from_utf8(self.m.secrets().open(&sealed)?)
+                    .map_err(|_| Error::Corrupt("stored certificate key".into()))?;
+                return Ok(CertBundle {
+                    ca_pem,
+                    cert_pem,
+                    key_pem,
+                    not_after,
+                });
+            }
+            tracing::info!(
+                not_after,
+                "service certificate expires within 30 days: renewing"
+            );
+        }
+        let issuer = Issuer::new(ca_params(&ca_name, ca_not_before)?, ca_key);
+        let suffix = self.m.config().dns_suffix.clone();
+        let mut p =
+            CertificateParams::new(vec![format!("*.{suffix}"), suffix.clone()]).map_err(rc)?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, format!("*.{suffix}"));
+        p.distinguished_name = dn;
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        p.use_authority_key_identifier_extension = true;
+        // A little in the past, so devices with a slow clock accept it at once.
+        p.not_before = at(now - 3_600)?;
+        let not_after = now + LEAF_VALIDITY_DAYS * 86_400;
+        p.not_after = at(not_after)?;
+        let leaf_key = KeyPair::generate().map_err(rc)?;
+        let cert = p.signed_by(&leaf_key, &issuer).map_err(rc)?;
+        let bundle = CertBundle {
+            ca_pem,
+            cert_pem: cert.pem(),
+            key_pem: leaf_key.serialize_pem(),
+            not_after,
+        };
+        self.set(
+            keys::LEAF_KEY,
+            &self.m.secrets().seal(bundle.key_pem.as_bytes())?,
+        )
+        .await?;
+        self.set(keys::LEAF_CERT, &bundle.cert_pem).await?;
+        self.set(keys::LEAF_NOT_AFTER, &not_after.to_string())
+            .await?;
+        Ok(bundle)
+    }
+
+    async fn ensure_ca(&self, now: i64) -> Result<(String, i64, KeyPair)> {
+        if let (Some(name), Some(nb), Some(sealed)) = (
+            self.get(keys::CA_NAME).await?,
+            self.get(keys::CA_NOT_BEFORE).await?,
+            self.get(keys::CA_KEY).await?,
+        ) {
+            let nb = nb
+                .parse()
+                .map_err(|_| Error::Corrupt("stored CA start time".into()))?;
+            let pem = String::from_utf8(self.m.secrets().open(&sealed)?)
+                .map_err(|_| Error::Corrupt("stored CA key".into()))?;
+            return Ok((name, nb, KeyPair::from_pem(&pem).map_err(rc)?));
+        }
+        // A unique name per installation, so two Mistborn CAs on one device never clash.
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let name = format!("Mistborn Local CA {}", &id[..8]);
+        let key = KeyPair::generate().map_err(rc)?;
+        let not_before = now - 3_600;
+        let cert = ca_params(&name, not_before)?
+            .self_signed(&key)
+            .map_err(rc)?;
+        // Only the first writer's CA stands; a concurrent start re-reads it.
+        let sealed = self.m.secrets().seal(key.serialize_pem().as_bytes())?;
+        if self.m.store().setting_init(keys::CA_KEY, &sealed).await? != sealed {
+            return Box::pin(self.ensure_ca(now)).await;
+        }
+        self.set(keys::CA_NAME, &name).await?;
+        self.set(keys::CA_NOT_BEFORE, &not_before.to_string())
+            .await?;
+        self.set(keys::CA_CERT, &cert.pem()).await?;
+        Ok((name, not_before, key))
+    }
+
+    /// Ensures the certificates and writes them as PEM files under `<data dir>/tls/` for the proxy
+    /// (the key mode 0600).
+    pub async fn write_files(&self, now: i64) -> Result<TlsFiles> {
+        let bundle = self.ensure(now).await?;
+        let dir = self.m.config().data_dir.join("tls");
+        let files = TlsFiles {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+        };
+        crate::crypto::write_private_file(&files.key, bundle.key_pem.as_bytes())?;
+        for (path, pem) in [(&files.ca, &bundle.ca_pem), (&files.cert, &bundle.cert_pem)] {
+            std::fs::write(path, pem).map_err(|e| Error::io(path, e))?;
+        }
+        Ok(files)
+    }
+}
