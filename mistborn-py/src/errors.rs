@@ -43,6 +43,12 @@ pyo3::create_exception!(
 );
 pyo3::create_exception!(
     mistborn,
+    RateLimited,
+    MistbornError,
+    "Too many failed attempts; try again later (the message says when)."
+);
+pyo3::create_exception!(
+    mistborn,
     InternalError,
     MistbornError,
     "Something outside the caller's control failed (database, disk)."
@@ -57,6 +63,7 @@ pub fn to_py(e: Error) -> PyErr {
         ErrorKind::Unauthenticated => Unauthenticated::new_err(message),
         ErrorKind::Forbidden => Forbidden::new_err(message),
         ErrorKind::Conflict => Conflict::new_err(message),
+        ErrorKind::RateLimited => RateLimited::new_err(message),
         ErrorKind::Internal => InternalError::new_err(message),
     };
     Python::attach(|py| {
@@ -76,6 +83,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("Unauthenticated", py.get_type::<Unauthenticated>())?;
     m.add("Forbidden", py.get_type::<Forbidden>())?;
     m.add("Conflict", py.get_type::<Conflict>())?;
+    m.add("RateLimited", py.get_type::<RateLimited>())?;
     m.add("InternalError", py.get_type::<InternalError>())?;
     Ok(())
 }

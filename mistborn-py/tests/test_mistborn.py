@@ -104,6 +104,7 @@ def test_exception_hierarchy():
         mistborn.Unauthenticated,
         mistborn.Forbidden,
         mistborn.Conflict,
+        mistborn.RateLimited,
         mistborn.InternalError,
     ):
         assert issubclass(cls, mistborn.MistbornError)
