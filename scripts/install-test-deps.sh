@@ -10,7 +10,8 @@ APT_PACKAGES=(
   nftables iproute2 iputils-ping      # firewall, network namespaces
   dnsutils                            # dig
   postgresql                          # store tests against a real server
-  curl ca-certificates
+  curl ca-certificates openssl  # TLS tests
+  caddy                               # reverse proxy with forward-auth
 )
 
 missing=()

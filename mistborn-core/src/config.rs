@@ -89,6 +89,8 @@ pub struct Config {
     pub dns: crate::dns::DnsConfig,
     /// Second factor and sessions.
     pub auth: crate::auth::AuthConfig,
+    /// The reverse proxy for `home` and service subdomains.
+    pub proxy: crate::proxy::ProxyConfig,
 }
 
 impl Default for Config {
@@ -102,6 +104,7 @@ impl Default for Config {
             wireguard: WireGuardConfig::default(),
             dns: crate::dns::DnsConfig::default(),
             auth: crate::auth::AuthConfig::default(),
+            proxy: crate::proxy::ProxyConfig::default(),
         }
     }
 }

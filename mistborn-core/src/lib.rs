@@ -24,6 +24,7 @@ pub mod dns;
 pub mod error;
 mod mistborn;
 pub mod peers;
+pub mod proxy;
 pub mod store;
 pub mod tls;
 pub mod users;

@@ -53,6 +53,18 @@ async fn service_certificate_chains_to_the_ca_and_renews_near_expiry() {
         assert!(ok.contains(": OK"), "{ok}");
         let text = openssl(&["x509", "-in", cert, "-noout", "-text"]);
         assert!(text.contains("DNS:*.mistborn"), "{text}");
+        assert!(text.contains("DNS:home.mistborn"), "{text}");
+        let host = openssl(&[
+            "verify",
+            "-attime",
+            &verify_at,
+            "-verify_hostname",
+            "home.mistborn",
+            "-CAfile",
+            ca,
+            cert,
+        ]);
+        assert!(host.contains(": OK"), "{host}");
         let ca_text = openssl(&["x509", "-in", ca, "-noout", "-text"]);
         assert!(ca_text.contains("CA:TRUE"), "{ca_text}");
         assert_eq!(first.not_after, NOW + 397 * DAY);

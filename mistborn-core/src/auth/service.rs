@@ -295,7 +295,13 @@ impl Auth<'_> {
             return false;
         };
         matches!(label, "home" | "dns")
-            || self.m.config().auth.extra_hosts.iter().any(|h| h == label)
+            || self
+                .m
+                .config()
+                .proxy
+                .services
+                .iter()
+                .any(|s| s.name == label)
     }
 
     /// The forward-auth decision for a request from `addr` to `host`. Deny by default; a store error

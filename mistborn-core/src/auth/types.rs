@@ -22,8 +22,6 @@ pub struct AuthConfig {
     pub issuer: String,
     /// Brute-force limits.
     pub throttle: ThrottlePolicy,
-    /// Service subdomains (labels under the DNS suffix) the proxy serves besides `home` and `dns`.
-    pub extra_hosts: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -32,7 +30,6 @@ impl Default for AuthConfig {
             session_ttl_secs: 12 * 3600,
             issuer: "Mistborn".into(),
             throttle: ThrottlePolicy::default(),
-            extra_hosts: Vec::new(),
         }
     }
 }

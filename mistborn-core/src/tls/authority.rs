@@ -22,6 +22,7 @@ mod keys {
     pub const LEAF_KEY: &str = "tls.leaf_key";
     pub const LEAF_CERT: &str = "tls.leaf_cert";
     pub const LEAF_NOT_AFTER: &str = "tls.leaf_not_after";
+    pub const LEAF_NAMES: &str = "tls.leaf_names";
 }
 
 /// The certificates in force.
@@ -103,15 +104,18 @@ impl Tls<'_> {
             .get(keys::CA_CERT)
             .await?
             .ok_or_else(|| Error::Corrupt("the CA certificate is missing".into()))?;
-        if let (Some(cert_pem), Some(sealed), Some(not_after)) = (
+        let names = self.names();
+        let names_text = names.join(" ");
+        if let (Some(cert_pem), Some(sealed), Some(not_after), Some(stored_names)) = (
             self.get(keys::LEAF_CERT).await?,
             self.get(keys::LEAF_KEY).await?,
             self.get(keys::LEAF_NOT_AFTER).await?,
+            self.get(keys::LEAF_NAMES).await?,
         ) {
             let not_after: i64 = not_after
                 .parse()
                 .map_err(|_| Error::Corrupt("stored certificate expiry".into()))?;
-            if !needs_renewal(not_after, now) {
+            if !needs_renewal(not_after, now) && stored_names == names_text {
                 let key_pem = String::from_utf8(self.m.secrets().open(&sealed)?)
                     .map_err(|_| Error::Corrupt("stored certificate key".into()))?;
                 return Ok(CertBundle {
@@ -128,8 +132,7 @@ impl Tls<'_> {
         }
         let issuer = Issuer::new(ca_params(&ca_name, ca_not_before)?, ca_key);
         let suffix = self.m.config().dns_suffix.clone();
-        let mut p =
-            CertificateParams::new(vec![format!("*.{suffix}"), suffix.clone()]).map_err(rc)?;
+        let mut p = CertificateParams::new(names).map_err(rc)?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, format!("*.{suffix}"));
         p.distinguished_name = dn;
@@ -160,7 +163,28 @@ impl Tls<'_> {
         self.set(keys::LEAF_CERT, &bundle.cert_pem).await?;
         self.set(keys::LEAF_NOT_AFTER, &not_after.to_string())
             .await?;
+        self.set(keys::LEAF_NAMES, &names_text).await?;
         Ok(bundle)
+    }
+
+    /// The names the service certificate covers. Browsers and OpenSSL refuse a wildcard directly
+    /// under a single-label suffix (`*.mistborn`), so every site is also listed by name.
+    fn names(&self) -> Vec<String> {
+        let config = self.m.config();
+        let suffix = &config.dns_suffix;
+        let mut names = vec![
+            format!("*.{suffix}"),
+            format!("home.{suffix}"),
+            format!("dns.{suffix}"),
+        ];
+        names.extend(
+            config
+                .proxy
+                .services
+                .iter()
+                .map(|s| format!("{}.{suffix}", s.name)),
+        );
+        names
     }
 
     async fn ensure_ca(&self, now: i64) -> Result<(String, i64, KeyPair)> {
