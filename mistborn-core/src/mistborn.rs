@@ -30,6 +30,8 @@ pub enum Change {
         /// Whether it may now reach beyond Mistborn.
         open: bool,
     },
+    /// DNS lists or rules.
+    Dns,
 }
 
 /// File names inside the data dir.
@@ -168,6 +170,11 @@ impl Mistborn {
     /// The TLS API: local CA and the service certificate.
     pub fn tls(&self) -> crate::tls::Tls<'_> {
         crate::tls::Tls { m: self }
+    }
+
+    /// The DNS API (lists, rules, query log, statistics).
+    pub fn dns(&self) -> crate::dns::Dns<'_> {
+        crate::dns::Dns { m: self }
     }
 
     /// The configuration in force.

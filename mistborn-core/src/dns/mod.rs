@@ -11,7 +11,11 @@ pub mod handler;
 pub mod lists;
 pub mod log;
 pub mod matcher;
+pub mod resolver;
 pub mod server;
+mod service;
+mod store;
+pub mod types;
 pub mod upstream;
 pub mod zone;
 
@@ -20,6 +24,11 @@ pub use handler::{DnsHandler, DnsState};
 pub use lists::{ParsedList, parse_list};
 pub use log::{Outcome, QueryEvent, QueryLogger};
 pub use matcher::{BlockReason, Filter, FilterBuilder, Verdict};
+pub use resolver::Resolver;
 pub use server::DnsServer;
+pub use service::Dns;
+pub use types::{
+    Bucket, Count, DnsList, DnsRule, DnsStats, ListRefresh, LogFilter, LoggedQuery, RuleKind,
+};
 pub use upstream::Upstream;
 pub use zone::{LocalHost, LocalZone};

@@ -67,6 +67,11 @@ impl DnsServer {
 
     /// Stops serving and waits for the sockets to close.
     pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    /// Stops serving (for owners that cannot give the server away).
+    pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -122,7 +122,7 @@ fn name_server(u: &UpstreamConfig) -> Result<NameServerConfig> {
 }
 
 /// rustls with ring, the public web roots and the optional extra CA file.
-fn tls_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig> {
+pub(crate) fn tls_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = extra_ca {

@@ -1,0 +1,278 @@
+//! The running resolver of a [`Mistborn`]: filter built from the database, local zone from the
+//! config and the address pool, upstreams, sockets, and the background tasks (query log writer,
+//! filter rebuild on changes, scheduled list refresh and log retention).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::handler::{DnsHandler, DnsState};
+use super::log::{Outcome, QueryEvent, QueryLogger};
+use super::server::DnsServer;
+use super::service::Owner;
+use super::types::LoggedQuery;
+use super::upstream::Upstream;
+use super::zone::{LocalHost, LocalZone};
+use crate::actor::Actor;
+use crate::error::Result;
+use crate::mistborn::{Change, Mistborn};
+
+/// Rows written per transaction at most.
+const LOG_BATCH: usize = 2048;
+/// How often list refresh and log retention run.
+const HOUSEKEEPING: Duration = Duration::from_secs(600);
+
+/// A running resolver; stops on [`Resolver::shutdown`] or drop.
+#[derive(Debug)]
+pub struct Resolver {
+    state: Arc<DnsState>,
+    server: DnsServer,
+    writer: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Resolver {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some((_, w)) = &self.writer {
+            w.abort();
+        }
+    }
+}
+
+impl Resolver {
+    /// Builds everything from `m`'s database and config and starts serving.
+    pub async fn start(m: &Mistborn) -> Result<Self> {
+        let cfg = &m.config().dns;
+        let (v4, v6) = m.address_pool().server_addresses();
+        let zone = LocalZone::new(
+            &m.config().dns_suffix,
+            LocalHost {
+                v4: Some(v4),
+                v6: Some(v6),
+            },
+            &cfg.services,
+        )?;
+        let upstream = if cfg.upstreams.is_empty() {
+            None
+        } else {
+            Some(Upstream::new(
+                &cfg.upstreams,
+                cfg.upstream_ca_file.as_deref(),
+                cfg.cache_size,
+            )?)
+        };
+        let filter = m.dns().build_filter().await?;
+        let (logger, rx) = if cfg.log_queries {
+            let (l, rx) = QueryLogger::channel();
+            (l, Some(rx))
+        } else {
+            (QueryLogger::counters_only(), None)
+        };
+        let state = Arc::new(DnsState::new(
+            filter,
+            zone,
+            upstream,
+            cfg.blocked_answer,
+            cfg.blocked_ttl,
+            cfg.local_ttl,
+            logger,
+        ));
+        let listen: Vec<SocketAddr> = if cfg.listen.is_empty() {
+            vec![
+                SocketAddr::new(IpAddr::V4(v4), 53),
+                SocketAddr::new(IpAddr::V6(v6), 53),
+            ]
+        } else {
+            cfg.listen.clone()
+        };
+        let server = DnsServer::start(DnsHandler::new(state.clone()), &listen).await?;
+
+        let writer = rx.map(|rx| {
+            let (stop, stopped) = oneshot::channel();
+            (stop, tokio::spawn(log_writer(m.clone(), rx, stopped)))
+        });
+        let tasks = vec![
+            tokio::spawn(rebuild_on_change(m.clone(), state.clone(), m.subscribe())),
+            tokio::spawn(housekeeping(m.clone())),
+        ];
+        Ok(Self {
+            state,
+            server,
+            writer,
+            tasks,
+        })
+    }
+
+    /// The shared state (filter swap, counters).
+    pub fn state(&self) -> &Arc<DnsState> {
+        &self.state
+    }
+
+    /// The bound addresses.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        self.server.local_addrs()
+    }
+
+    /// Rebuilds the filter from the database now and swaps it in.
+    pub async fn reload(&self, m: &Mistborn) -> Result<()> {
+        self.state.set_filter(m.dns().build_filter().await?);
+        Ok(())
+    }
+
+    /// Stops serving and the background tasks (the log writer flushes what it holds first).
+    pub async fn shutdown(mut self) {
+        self.server.stop().await;
+        for t in std::mem::take(&mut self.tasks) {
+            t.abort();
+        }
+        if let Some((stop, w)) = self.writer.take() {
+            let _ = stop.send(());
+            if tokio::time::timeout(Duration::from_secs(5), w)
+                .await
+                .is_err()
+            {
+                tracing::warn!("DNS log writer did not finish in 5 s");
+            }
+        }
+    }
+}
+
+async fn rebuild_on_change(
+    m: Mistborn,
+    state: Arc<DnsState>,
+    mut changes: broadcast::Receiver<Change>,
+) {
+    loop {
+        match changes.recv().await {
+            Ok(Change::Dns) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                let t = Instant::now();
+                match m.dns().build_filter().await {
+                    Ok(f) => {
+                        let n = f.blocked_len();
+                        state.set_filter(f);
+                        tracing::info!(
+                            names = n,
+                            ms = t.elapsed().as_millis() as u64,
+                            "DNS filter reloaded"
+                        );
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "DNS filter rebuild failed; keeping the current one")
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn housekeeping(m: Mistborn) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING);
+    loop {
+        tick.tick().await;
+        let cfg = &m.config().dns;
+        let now = crate::store::now_unix();
+        let max_age = Duration::from_secs(u64::from(cfg.list_refresh_hours) * 3600);
+        if let Err(e) = m.dns().refresh_due(&Actor::System, max_age, now).await {
+            tracing::warn!(error = %e, "DNS list refresh");
+        }
+        let retention = Duration::from_secs(u64::from(cfg.log_retention_days) * 86400);
+        if let Err(e) = m
+            .dns()
+            .prune_log(now * 1000, retention, cfg.log_max_rows)
+            .await
+        {
+            tracing::warn!(error = %e, "DNS query log retention");
+        }
+    }
+}
+
+/// Drains the log channel in batches, attributes addresses and stores rows.
+async fn log_writer(
+    m: Mistborn,
+    mut rx: mpsc::Receiver<QueryEvent>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut owners: HashMap<IpAddr, Owner> = HashMap::new();
+    let mut owners_at: Option<Instant> = None;
+    let mut changes = m.subscribe();
+    let mut batch = Vec::with_capacity(LOG_BATCH);
+    let mut stopping = false;
+    loop {
+        let n = tokio::select! {
+            n = rx.recv_many(&mut batch, LOG_BATCH) => n,
+            _ = &mut stop, if !stopping => {
+                stopping = true;
+                // Refuse new rows, then write what is buffered.
+                rx.close();
+                rx.recv_many(&mut batch, LOG_BATCH).await
+            }
+        };
+        if n == 0 {
+            return;
+        }
+        let mut stale = owners_at.is_none_or(|t| t.elapsed() > Duration::from_secs(60));
+        loop {
+            match changes.try_recv() {
+                Ok(Change::Peers) | Err(broadcast::error::TryRecvError::Lagged(_)) => stale = true,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        if stale {
+            match m.dns().attribution().await {
+                Ok(map) => {
+                    owners = map;
+                    owners_at = Some(Instant::now());
+                }
+                Err(e) => tracing::warn!(error = %e, "DNS log: reading profiles"),
+            }
+        }
+        let rows: Vec<LoggedQuery> = batch.drain(..).map(|e| row(e, &owners)).collect();
+        if let Err(e) = super::store::insert_queries(m.store().pool(), &rows).await {
+            tracing::warn!(error = %e, rows = rows.len(), "DNS log: dropping rows");
+        }
+    }
+}
+
+fn row(e: QueryEvent, owners: &HashMap<IpAddr, Owner>) -> LoggedQuery {
+    // A v4-mapped v6 source is the v4 tunnel address.
+    let client = match e.client {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(e.client),
+        v4 => v4,
+    };
+    let owner = owners.get(&client);
+    let name = e.name.to_string();
+    let blocked_by = match &e.outcome {
+        Outcome::Blocked(by) => Some(by.to_string()),
+        _ => None,
+    };
+    let answer = match (&e.outcome, e.answer) {
+        (_, Some(a)) => Some(a),
+        (Outcome::Blocked(_), None) => Some("blocked".into()),
+        _ => None,
+    };
+    LoggedQuery {
+        at_ms: e.at_ms,
+        client: client.to_string(),
+        peer_id: owner.map(|o| o.peer_id.clone()),
+        peer_name: owner.map(|o| o.peer_name.clone()),
+        user_id: owner.map(|o| o.user_id.clone()),
+        username: owner.map(|o| o.username.clone()),
+        name: name.trim_end_matches('.').to_string(),
+        qtype: e.qtype.to_string(),
+        outcome: e.outcome.as_str().to_string(),
+        blocked_by,
+        rcode: e.rcode.to_string(),
+        answer,
+        latency_us: i64::from(e.latency_us),
+    }
+}

@@ -1,0 +1,431 @@
+//! DNS lists, rules and the query log through the database (SQLite and, when
+//! `MISTBORN_TEST_POSTGRES_URL` is set, a real PostgreSQL; required under CI), with the resolver
+//! running on a loopback port and queries sent from two tunnel addresses (127.0.0.2, 127.0.0.3)
+//! owned by two users' profiles.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hickory_server::proto::op::{Message, Query};
+use hickory_server::proto::rr::{Name, RecordType};
+use mistborn_core::dns::{LogFilter, Resolver, RuleKind, Verdict};
+use mistborn_core::peers::NewPeer;
+use mistborn_core::users::{NewUser, Role};
+use mistborn_core::{Actor, Config, ErrorKind, Mistborn};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+
+async fn postgres_database() -> Option<String> {
+    let Ok(admin_url) = std::env::var("MISTBORN_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must set MISTBORN_TEST_POSTGRES_URL (scripts/test.sh starts PostgreSQL)"
+        );
+        eprintln!("skipping PostgreSQL: MISTBORN_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let name = format!("mbdns_{}_{}", std::process::id(), nanos);
+    let pool = sqlx::AnyPool::connect(&admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let base = admin_url.rsplit_once('/').unwrap().0;
+    Some(format!("{base}/{name}"))
+}
+
+async fn engines() -> Vec<(tempfile::TempDir, Option<String>)> {
+    let mut v = vec![(tempfile::tempdir().unwrap(), None)];
+    if let Some(url) = postgres_database().await {
+        v.push((tempfile::tempdir().unwrap(), Some(url)));
+    }
+    v
+}
+
+fn config(dir: &tempfile::TempDir, url: Option<String>) -> Config {
+    let mut c = Config {
+        data_dir: dir.path().join("data"),
+        database_url: url,
+        ..Config::default()
+    };
+    // Loopback stands in for the tunnel: profiles get 127.0.0.2, .3, ... as their addresses.
+    c.wireguard.subnet_v4 = "127.0.0.0/24".parse().unwrap();
+    c.dns.listen = vec!["127.0.0.1:0".parse().unwrap()];
+    c.dns.upstreams = Vec::new();
+    c
+}
+
+/// A one-route HTTP server whose answer the test changes.
+#[derive(Clone)]
+struct ListServer {
+    reply: Arc<Mutex<(u16, String)>>,
+    addr: SocketAddr,
+}
+
+impl ListServer {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reply = Arc::new(Mutex::new((200u16, String::new())));
+        let r = reply.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                let (code, body) = r.lock().unwrap().clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    let head = format!(
+                        "HTTP/1.1 {code} X\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = s.write_all(head.as_bytes()).await;
+                    let _ = s.write_all(body.as_bytes()).await;
+                });
+            }
+        });
+        Self { reply, addr }
+    }
+    fn set(&self, code: u16, body: &str) {
+        *self.reply.lock().unwrap() = (code, body.to_string());
+    }
+    fn url(&self) -> String {
+        format!("http://{}/list.txt", self.addr)
+    }
+}
+
+#[tokio::test]
+async fn lists_by_url_and_upload_keep_the_last_good_copy() {
+    for (dir, url) in engines().await {
+        let m = Mistborn::open(config(&dir, url)).await.unwrap();
+        let sys = &Actor::System;
+        let web = ListServer::start().await;
+        web.set(200, "0.0.0.0 one.test\n||two.test^\nbad line here\n");
+        let added = m
+            .dns()
+            .add_list_url(sys, "remote", &web.url())
+            .await
+            .unwrap();
+        assert_eq!((added.list.entries, added.list.invalid_lines), (2, 1));
+        assert_eq!(added.invalid[0].0, 3, "invalid line number");
+        let f = m.dns().build_filter().await.unwrap();
+        assert!(matches!(f.check(b"sub.two.test"), Verdict::Blocked(_)));
+
+        // Garbage and failures keep the last good copy and say why.
+        web.set(200, "<html><body>Rate limited</body></html>");
+        let r = m.dns().refresh_list(sys, "remote").await.unwrap();
+        assert!(!r.updated);
+        let why = r.list.last_error.clone().unwrap();
+        assert!(why.contains("no valid entry"), "{why}");
+        assert_eq!(r.list.entries, 2);
+        web.set(500, "oops");
+        let r = m.dns().refresh_list(sys, "remote").await.unwrap();
+        assert!(r.list.last_error.unwrap().contains("500"));
+        assert!(matches!(
+            m.dns().build_filter().await.unwrap().check(b"one.test"),
+            Verdict::Blocked(_)
+        ));
+
+        // A good copy replaces it and clears the error.
+        web.set(200, "three.test\n");
+        let r = m.dns().refresh_list(sys, "remote").await.unwrap();
+        assert!(r.updated && r.list.last_error.is_none());
+        assert_eq!(r.list.entries, 1);
+        let f = m.dns().build_filter().await.unwrap();
+        assert_eq!(f.check(b"one.test"), Verdict::Pass);
+        assert!(matches!(f.check(b"three.test"), Verdict::Blocked(_)));
+
+        // Uploads, bad input, enable/disable, rules.
+        let err = m
+            .dns()
+            .add_list_text(sys, "junk", "<html>\n</html>\n")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let err = m
+            .dns()
+            .add_list_text(sys, "remote", "x.test\n")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict);
+        let err = m
+            .dns()
+            .add_list_url(sys, "dead", "http://127.0.0.1:9/x")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            m.dns().lists(sys).await.unwrap().len(),
+            1,
+            "failed adds change nothing"
+        );
+        m.dns()
+            .add_list_text(sys, "mine", "@@||ok.four.test^\nfour.test\n")
+            .await
+            .unwrap();
+        m.dns()
+            .add_rule(sys, RuleKind::Deny, "Exact.Test.")
+            .await
+            .unwrap();
+        m.dns()
+            .add_rule(sys, RuleKind::Wildcard, "*.wild.test")
+            .await
+            .unwrap();
+        let allow = m
+            .dns()
+            .add_rule(sys, RuleKind::Allow, "three.test")
+            .await
+            .unwrap();
+        assert_eq!(
+            m.dns()
+                .add_rule(sys, RuleKind::Deny, "bad name")
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidInput
+        );
+        let f = m.dns().build_filter().await.unwrap();
+        assert!(matches!(f.check(b"x.four.test"), Verdict::Blocked(_)));
+        assert_eq!(f.check(b"ok.four.test"), Verdict::Allowed);
+        assert_eq!(f.check(b"three.test"), Verdict::Allowed);
+        assert!(matches!(f.check(b"exact.test"), Verdict::Blocked(_)));
+        assert!(matches!(f.check(b"a.wild.test"), Verdict::Blocked(_)));
+        m.dns().delete_rule(sys, &allow.id).await.unwrap();
+        m.dns().set_enabled(sys, "mine", false).await.unwrap();
+        let f = m.dns().build_filter().await.unwrap();
+        assert_eq!(f.check(b"x.four.test"), Verdict::Pass);
+        assert!(matches!(f.check(b"three.test"), Verdict::Blocked(_)));
+
+        // Only superusers manage lists.
+        let bob = m
+            .users()
+            .create(
+                sys,
+                NewUser {
+                    username: "bob".into(),
+                    password: "correct horse battery".into(),
+                    role: Role::Regular,
+                },
+            )
+            .await
+            .unwrap();
+        let bob_actor = Actor::User {
+            id: bob.id.clone(),
+            role: Role::Regular,
+        };
+        assert_eq!(
+            m.dns().lists(&bob_actor).await.unwrap_err().kind(),
+            ErrorKind::Forbidden
+        );
+        m.close().await;
+    }
+}
+
+async fn query_from(server: SocketAddr, src: &str, name: &str) -> Message {
+    let sock = UdpSocket::bind(SocketAddr::new(IpAddr::from_str(src).unwrap(), 0))
+        .await
+        .unwrap();
+    let mut q = Message::query();
+    q.metadata.id = 7;
+    q.add_query(Query::query(Name::from_str(name).unwrap(), RecordType::A));
+    sock.send_to(&q.to_vec().unwrap(), server).await.unwrap();
+    let mut buf = vec![0u8; 2048];
+    let n = tokio::time::timeout(Duration::from_secs(3), sock.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    Message::from_vec(&buf[..n]).unwrap()
+}
+
+#[tokio::test]
+async fn query_log_and_stats_name_the_profile_and_user() {
+    for (dir, url) in engines().await {
+        let m = Mistborn::open(config(&dir, url)).await.unwrap();
+        let sys = &Actor::System;
+        m.dns()
+            .add_list_text(sys, "ads", "ads.test\ntracker.test\n")
+            .await
+            .unwrap();
+        // admin's default profile is 127.0.0.2; bob's phone 127.0.0.3.
+        let bob = m
+            .users()
+            .create(
+                sys,
+                NewUser {
+                    username: "bob".into(),
+                    password: "correct horse battery".into(),
+                    role: Role::Regular,
+                },
+            )
+            .await
+            .unwrap();
+        let phone = m
+            .peers()
+            .create(
+                sys,
+                NewPeer {
+                    user: Some("bob".into()),
+                    name: "phone".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(phone.address_v4.to_string(), "127.0.0.3");
+
+        let dns = Resolver::start(&m).await.unwrap();
+        let addr = dns.local_addrs()[0];
+        for _ in 0..3 {
+            query_from(addr, "127.0.0.2", "ads.test.").await;
+        }
+        query_from(addr, "127.0.0.2", "home.mistborn.").await;
+        query_from(addr, "127.0.0.3", "x.tracker.test.").await;
+        query_from(addr, "127.0.0.3", "ads.test.").await;
+        query_from(addr, "127.0.0.9", "home.mistborn.").await;
+
+        // The writer is asynchronous: wait for the 7 rows.
+        let mut rows = Vec::new();
+        for _ in 0..100 {
+            rows = m.dns().query_log(sys, &LogFilter::default()).await.unwrap();
+            if rows.len() == 7 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(rows.len(), 7, "{rows:#?}");
+        let x = rows.iter().find(|r| r.name == "x.tracker.test").unwrap();
+        assert_eq!(x.username.as_deref(), Some("bob"));
+        assert_eq!(x.peer_name.as_deref(), Some("phone"));
+        assert_eq!(x.peer_id.as_deref(), Some(phone.id.as_str()));
+        assert_eq!(
+            (x.outcome.as_str(), x.blocked_by.as_deref()),
+            ("blocked", Some("ads"))
+        );
+        assert_eq!(x.client, "127.0.0.3");
+        let local = rows
+            .iter()
+            .find(|r| r.client == "127.0.0.2" && r.name == "home.mistborn")
+            .unwrap();
+        assert_eq!(
+            (local.username.as_deref(), local.peer_name.as_deref()),
+            (Some("admin"), Some("default"))
+        );
+        assert_eq!(local.outcome, "local");
+        assert_eq!(local.answer, None);
+        let stranger = rows.iter().find(|r| r.client == "127.0.0.9").unwrap();
+        assert_eq!(stranger.username, None, "no profile: the address only");
+
+        // A regular user sees only their own profiles' rows.
+        let bob_actor = Actor::User {
+            id: bob.id.clone(),
+            role: Role::Regular,
+        };
+        let own = m
+            .dns()
+            .query_log(&bob_actor, &LogFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(own.len(), 2);
+        assert!(own.iter().all(|r| r.username.as_deref() == Some("bob")));
+        let blocked = m
+            .dns()
+            .query_log(
+                sys,
+                &LogFilter {
+                    blocked_only: true,
+                    user: Some("admin".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(blocked.len(), 3);
+
+        let s = m.dns().stats(sys, 0, 10, 60_000).await.unwrap();
+        assert_eq!((s.total, s.blocked), (7, 5));
+        assert!((s.blocked_share - 5.0 / 7.0).abs() < 1e-9);
+        assert_eq!(
+            (s.top_domains[0].key.as_str(), s.top_domains[0].count),
+            ("ads.test", 4)
+        );
+        assert_eq!(
+            (s.top_blocked[0].key.as_str(), s.top_blocked[0].count),
+            ("ads.test", 4)
+        );
+        assert_eq!(
+            (s.top_clients[0].key.as_str(), s.top_clients[0].count),
+            ("admin/default", 4)
+        );
+        assert_eq!(s.top_clients[1].key, "bob/phone");
+        assert_eq!(s.top_clients[2].key, "127.0.0.9");
+        assert_eq!(s.over_time.iter().map(|b| b.total).sum::<i64>(), 7);
+        assert_eq!(
+            m.dns()
+                .stats(&bob_actor, 0, 10, 60_000)
+                .await
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Forbidden
+        );
+
+        // A list change reaches the running filter without a restart.
+        m.dns()
+            .add_rule(sys, RuleKind::Deny, "late.test")
+            .await
+            .unwrap();
+        let mut blocked_late = false;
+        for _ in 0..100 {
+            let r = query_from(addr, "127.0.0.2", "late.test.").await;
+            if r.answers.first().map(|a| a.data.to_string()) == Some("0.0.0.0".into()) {
+                blocked_late = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        assert!(blocked_late, "the rule was applied to the running resolver");
+
+        // Retention: by count, then by age.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        dns.shutdown().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let before = m
+            .dns()
+            .query_log(sys, &LogFilter::default())
+            .await
+            .unwrap()
+            .len();
+        assert!(before >= 8);
+        m.dns()
+            .prune_log(now_ms, Duration::from_secs(3600), 3)
+            .await
+            .unwrap();
+        let left = m.dns().query_log(sys, &LogFilter::default()).await.unwrap();
+        assert!(left.len() <= 3 && !left.is_empty(), "{}", left.len());
+        m.dns()
+            .prune_log(now_ms + 7_200_000, Duration::from_secs(3600), 1000)
+            .await
+            .unwrap();
+        assert!(
+            m.dns()
+                .query_log(sys, &LogFilter::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        m.close().await;
+    }
+}
