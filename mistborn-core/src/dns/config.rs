@@ -138,3 +138,42 @@ impl DnsConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    use super::*;
+
+    #[test]
+    fn dns_section_parses_and_defaults_are_encrypted() {
+        let c = Config::default();
+        assert!(
+            c.dns
+                .upstreams
+                .iter()
+                .all(|u| matches!(u.protocol, UpstreamProtocol::Tls | UpstreamProtocol::Https))
+        );
+        let c = Config::from_toml(
+            "[dns]\nlisten = [\"127.0.0.1:5353\"]\nblocked_answer = \"nxdomain\"\nservices = [\"nextcloud\"]\n\
+             [[dns.upstreams]]\nprotocol = \"udp\"\naddress = \"192.0.2.53:53\"\n",
+        )
+        .expect("parse");
+        assert_eq!(c.dns.blocked_answer, BlockedAnswer::Nxdomain);
+        assert_eq!(c.dns.upstreams.len(), 1);
+        assert_eq!(c.dns.upstreams[0].protocol, UpstreamProtocol::Udp);
+        assert_eq!(c.dns.log_retention_days, 7, "unset fields keep defaults");
+    }
+
+    #[test]
+    fn bad_dns_settings_are_reported() {
+        let err = Config::from_toml(
+            "[[dns.upstreams]]\nprotocol = \"tls\"\naddress = \"192.0.2.53:853\"\n",
+        )
+        .expect_err("tls without a name");
+        assert!(err.to_string().contains("tls_name"), "{err}");
+        let err = Config::from_toml("[dns]\nservices = [\"a.b\"]\n").expect_err("dotted service");
+        assert!(err.to_string().contains("single DNS label"), "{err}");
+        assert!(Config::from_toml("[dns]\nunknown = 1\n").is_err());
+    }
+}
