@@ -54,6 +54,8 @@ pub struct WireGuardConfig {
     pub subnet_v6: Ipv6Net,
     /// Kernel, userspace, auto or none.
     pub backend: DataplaneBackend,
+    /// How often peer statistics are polled and the interface re-checked, in milliseconds.
+    pub status_interval_ms: u64,
 }
 
 impl Default for WireGuardConfig {
@@ -64,6 +66,7 @@ impl Default for WireGuardConfig {
             subnet_v4: "10.15.91.0/24".parse().expect("valid literal"),
             subnet_v6: "fd15:91::/64".parse().expect("valid literal"),
             backend: DataplaneBackend::Auto,
+            status_interval_ms: 3000,
         }
     }
 }
@@ -121,6 +124,7 @@ pub const ENV_VARS: &[&str] = &[
     "MISTBORN_SUBNET_V4",
     "MISTBORN_SUBNET_V6",
     "MISTBORN_DATAPLANE",
+    "MISTBORN_STATUS_INTERVAL_MS",
 ];
 
 impl Config {
@@ -182,6 +186,9 @@ impl Config {
         if let Some(v) = env("MISTBORN_SUBNET_V6") {
             self.wireguard.subnet_v6 = parse("MISTBORN_SUBNET_V6", &v)?;
         }
+        if let Some(v) = env("MISTBORN_STATUS_INTERVAL_MS") {
+            self.wireguard.status_interval_ms = parse("MISTBORN_STATUS_INTERVAL_MS", &v)?;
+        }
         if let Some(v) = env("MISTBORN_DATAPLANE") {
             self.wireguard.backend = v.parse().map_err(|e: Error| Error::Config(e.to_string()))?;
         }
@@ -213,6 +220,12 @@ impl Config {
             return Err(Error::Config(format!(
                 "wireguard.subnet_v6 {} is too small: use a /120 or wider",
                 wg.subnet_v6
+            )));
+        }
+        if !(10..=3_600_000).contains(&wg.status_interval_ms) {
+            return Err(Error::Config(format!(
+                "wireguard.status_interval_ms {} must be between 10 and 3600000",
+                wg.status_interval_ms
             )));
         }
         if self.endpoint.trim().is_empty() {

@@ -92,6 +92,9 @@ pub enum Error {
     /// A stored value does not parse; the database was edited by hand or is corrupt.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// The WireGuard data plane cannot run or failed (no root, no module, no wireguard-go...).
+    #[error("data plane: {0}")]
+    DataPlane(String),
 }
 
 impl Error {
@@ -130,7 +133,8 @@ impl Error {
             | Error::Migrate(_)
             | Error::Io { .. }
             | Error::Crypto(_)
-            | Error::Corrupt(_) => ErrorKind::Internal,
+            | Error::Corrupt(_)
+            | Error::DataPlane(_) => ErrorKind::Internal,
         }
     }
 
@@ -149,6 +153,7 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Crypto(_) => "crypto",
             Error::Corrupt(_) => "corrupt",
+            Error::DataPlane(_) => "dataplane",
         }
     }
 }

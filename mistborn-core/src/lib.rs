@@ -25,9 +25,11 @@ pub mod error;
 mod mistborn;
 pub mod peers;
 pub mod proxy;
+pub mod status;
 pub mod store;
 pub mod tls;
 pub mod users;
+pub mod wireguard;
 
 pub use actor::Actor;
 pub use config::Config;

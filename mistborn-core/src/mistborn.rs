@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::crypto::{KeyPair, SecretBox, WgKey};
 use crate::error::{Error, Result};
 use crate::peers::{AddressPool, NewPeer, Peers};
+use crate::status::{DataPlaneStatus, StatusHub};
 use crate::store::{Backup, Store};
 use crate::users::{NewUser, Role, Users};
 
@@ -55,6 +56,7 @@ struct Inner {
     server_keys: KeyPair,
     changes: broadcast::Sender<Change>,
     throttle: std::sync::Mutex<Throttle>,
+    status: StatusHub,
 }
 
 /// One open Mistborn: cheap to clone, shared by every frontend in the process.
@@ -99,8 +101,14 @@ impl Mistborn {
 
         let (changes, _) = broadcast::channel(256);
         let throttle = std::sync::Mutex::new(Throttle::new(config.auth.throttle));
+        let status = StatusHub::new(DataPlaneStatus::off(
+            &config.wireguard.interface,
+            config.wireguard.listen_port,
+            "the data plane is not running in this process",
+        ));
         let m = Self {
             inner: Arc::new(Inner {
+                status,
                 config,
                 store,
                 secrets,
@@ -196,6 +204,11 @@ impl Mistborn {
     pub fn address_pool(&self) -> AddressPool {
         let wg = &self.inner.config.wireguard;
         AddressPool::new(wg.subnet_v4, wg.subnet_v6)
+    }
+
+    /// Live status: the data plane's state and peer statistics, filtered per viewer.
+    pub fn status(&self) -> &StatusHub {
+        &self.inner.status
     }
 
     /// Subscribes to store changes.

@@ -4,6 +4,7 @@
 mod alloc;
 mod enroll;
 mod parse;
+mod dataplane;
 mod qr;
 mod render;
 mod service;
@@ -12,6 +13,7 @@ mod types;
 
 pub use alloc::AddressPool;
 pub use enroll::{EnrollmentAnswer, EnrollmentRequest};
+pub use dataplane::{SkippedProfile, StoredProfile};
 pub use qr::{qr_png, qr_terminal};
 pub use render::{ClientConfig, DEVICE_KEY_PLACEHOLDER};
 pub use service::Peers;

@@ -195,3 +195,29 @@ pub(crate) async fn delete(pool: &AnyPool, id: &PeerId) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// A stored row as the data plane sees it: the parsed row, or why it cannot be used (with the id
+/// and owner as far as they can be read, so the report points at the row).
+pub(crate) struct DataplaneRow {
+    pub id: String,
+    pub user_id: Option<UserId>,
+    pub row: Result<PeerRow>,
+}
+
+/// Every profile row for the data plane; a corrupt row is returned as an error beside the others.
+pub(crate) async fn list_for_dataplane(
+    pool: &AnyPool,
+    addrs: &AddressPool,
+) -> Result<Vec<DataplaneRow>> {
+    let rows = sqlx::query(select_peers!("ORDER BY p.addr_index"))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| DataplaneRow {
+            id: r.try_get::<String, _>("id").unwrap_or_default(),
+            user_id: r.try_get::<String, _>("user_id").ok().map(UserId),
+            row: from_row(r, addrs),
+        })
+        .collect())
+}

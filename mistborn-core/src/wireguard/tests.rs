@@ -1,0 +1,343 @@
+//! Plan tests (pure, no root) and reconciler tests on the in-memory backend with a real SQLite
+//! store. The real backends are tested in network namespaces in `tests/`.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::crypto::{KeyPair, WgKey};
+use crate::peers::{Peer, PeerId, SkippedProfile, StoredProfile};
+use crate::users::UserId;
+
+fn server() -> ServerSide {
+    ServerSide {
+        interface: "mbtest0".into(),
+        private_key: KeyPair::generate().private,
+        listen_port: 51820,
+        address_v4: "10.15.91.1/24".parse().unwrap(),
+        address_v6: "fd15:91::1/64".parse().unwrap(),
+    }
+}
+
+fn profile(i: u8, user: &str) -> StoredProfile {
+    StoredProfile {
+        peer: Peer {
+            id: PeerId(format!("00000000-0000-4000-8000-0000000000{i:02}")),
+            user_id: UserId(user.into()),
+            username: user.parse().unwrap(),
+            name: format!("p{i}").parse().unwrap(),
+            kind: Default::default(),
+            client_to_client: false,
+            listen_port: Default::default(),
+            address_v4: format!("10.15.91.{}", i + 1).parse().unwrap(),
+            address_v6: format!("fd15:91::{:x}", i + 1).parse().unwrap(),
+            public_key: KeyPair::generate().public,
+            server_generated_key: true,
+            created_at: 0,
+        },
+        preshared_key: Some(WgKey::generate_preshared()),
+    }
+}
+
+fn observed_of(d: &DesiredInterface) -> ObservedInterface {
+    let mut o = ObservedInterface::default();
+    o.apply_diff(&plan(d, &ObservedInterface::default()));
+    o
+}
+
+#[test]
+fn from_empty_sets_key_port_and_every_peer() {
+    let s = server();
+    let d = desired(
+        s.clone(),
+        (1..=3).map(|i| Ok(profile(i, "alice"))).collect(),
+    );
+    let diff = plan(&d, &ObservedInterface::default());
+    assert_eq!(diff.private_key, Some(s.private_key.clone()));
+    assert_eq!(diff.listen_port, Some(51820));
+    assert_eq!(diff.add.len(), 3);
+    assert!(diff.update.is_empty() && diff.remove.is_empty());
+    let spec = &d.profiles_sorted()[0].spec;
+    assert_eq!(
+        spec.allowed_ips,
+        vec![
+            "10.15.91.2/32".parse().unwrap(),
+            "fd15:91::2/128".parse().unwrap()
+        ]
+    );
+    assert!(spec.preshared_key.is_some());
+}
+
+#[test]
+fn in_sync_plans_nothing() {
+    let d = desired(server(), (1..=5).map(|i| Ok(profile(i, "alice"))).collect());
+    let o = observed_of(&d);
+    let diff = plan(&d, &o);
+    assert!(diff.is_empty(), "{diff:?}");
+    assert_eq!(diff.summary(), "no change");
+}
+
+#[test]
+fn adding_one_profile_touches_only_that_peer() {
+    let s = server();
+    let mut rows: Vec<_> = (1..=5).map(|i| Ok(profile(i, "alice"))).collect();
+    let before = desired(s.clone(), rows.clone());
+    let o = observed_of(&before);
+    let new = profile(6, "bob");
+    rows.push(Ok(new.clone()));
+    let diff = plan(&desired(s, rows), &o);
+    assert_eq!(diff.add.len(), 1);
+    assert_eq!(diff.add[0].public_key, new.peer.public_key);
+    assert!(diff.update.is_empty() && diff.remove.is_empty());
+    assert!(diff.private_key.is_none() && diff.listen_port.is_none());
+}
+
+#[test]
+fn deleted_and_stray_peers_are_removed() {
+    let s = server();
+    let rows: Vec<_> = (1..=3).map(|i| Ok(profile(i, "alice"))).collect();
+    let mut o = observed_of(&desired(s.clone(), rows.clone()));
+    let stray = KeyPair::generate().public;
+    o.peers.insert(stray.clone(), ObservedPeer::default());
+    let deleted = rows[0].as_ref().unwrap().peer.public_key.clone();
+    let d = desired(s, rows[1..].to_vec());
+    let diff = plan(&d, &o);
+    let mut want = vec![stray, deleted];
+    want.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    assert_eq!(diff.remove, want);
+    assert!(diff.add.is_empty() && diff.update.is_empty());
+    o.apply_diff(&diff);
+    assert!(plan(&d, &o).is_empty());
+}
+
+#[test]
+fn changed_psk_or_allowed_ips_is_an_update_keeping_stats() {
+    let s = server();
+    let rows: Vec<_> = (1..=2).map(|i| Ok(profile(i, "alice"))).collect();
+    let d = desired(s, rows);
+    let mut o = observed_of(&d);
+    let key = d.profiles_sorted()[0].spec.public_key.clone();
+    let peer = o.peers.get_mut(&key).unwrap();
+    peer.allowed_ips = vec!["10.99.0.1/32".parse().unwrap()];
+    peer.rx_bytes = 42;
+    let other = d.profiles_sorted()[1].spec.public_key.clone();
+    o.peers.get_mut(&other).unwrap().preshared_key = None;
+    let diff = plan(&d, &o);
+    assert_eq!(diff.update.len(), 2);
+    assert!(diff.add.is_empty() && diff.remove.is_empty());
+    o.apply_diff(&diff);
+    assert_eq!(o.peers[&key].rx_bytes, 42);
+    assert!(plan(&d, &o).is_empty());
+}
+
+#[test]
+fn wrong_key_or_port_is_corrected() {
+    let s = server();
+    let d = desired(s.clone(), vec![]);
+    let mut o = observed_of(&d);
+    o.listen_port = Some(1);
+    o.private_key = Some(KeyPair::generate().private);
+    let diff = plan(&d, &o);
+    assert_eq!(diff.listen_port, Some(51820));
+    assert_eq!(diff.private_key, Some(s.private_key));
+}
+
+#[test]
+fn unusable_profiles_are_skipped_and_reported() {
+    let s = server();
+    let mut own = profile(2, "alice");
+    own.peer.public_key = s.private_key.public();
+    let a = profile(3, "alice");
+    let mut dup = profile(4, "bob");
+    dup.peer.public_key = a.peer.public_key.clone();
+    let corrupt = SkippedProfile {
+        id: "x".into(),
+        user_id: None,
+        reason: "corrupt stored data: bad key".into(),
+    };
+    let d = desired(
+        s,
+        vec![
+            Ok(profile(1, "alice")),
+            Ok(own),
+            Ok(a),
+            Ok(dup),
+            Err(corrupt.clone()),
+        ],
+    );
+    assert_eq!(d.peers.len(), 2);
+    assert_eq!(d.skipped.len(), 3);
+    assert!(d.skipped.contains(&corrupt));
+    assert!(
+        d.skipped
+            .iter()
+            .any(|s| s.reason.contains("server's own key"))
+    );
+    assert!(d.skipped.iter().any(|s| s.reason.contains("also used by")));
+}
+
+// ---- reconciler on the memory backend, with a real store ----
+
+async fn open() -> (tempfile::TempDir, crate::Mistborn) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    (dir, crate::Mistborn::open(config).await.unwrap())
+}
+
+fn memory_options(mem: &MemoryBackend) -> DataPlaneOptions {
+    let mem = mem.clone();
+    DataPlaneOptions {
+        status_interval: Duration::from_millis(50),
+        netns: None,
+        backend: Some(Arc::new(move || {
+            Ok(Box::new(mem.clone()) as Box<dyn WireGuardBackend>)
+        })),
+    }
+}
+
+async fn wait_until(mut f: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not reached within 2 s");
+}
+
+#[tokio::test]
+async fn reconciler_follows_the_store() {
+    let (_dir, m) = open().await;
+    let mem = MemoryBackend::default();
+    // A stray peer on the device before start: must go.
+    let stray = KeyPair::generate().public;
+    mem.device
+        .lock()
+        .unwrap()
+        .peers
+        .insert(stray.clone(), ObservedPeer::default());
+    let dp = DataPlane::start_with(&m, memory_options(&mem));
+    let st = dp.settled().await;
+    assert!(st.on, "{st:?}");
+    assert_eq!(st.backend, Some(crate::status::ActiveBackend::Memory));
+    let admin_default = m.peers().list(&crate::Actor::System).await.unwrap();
+    assert_eq!(admin_default.len(), 1);
+    {
+        let dev = mem.device.lock().unwrap();
+        assert!(!dev.peers.contains_key(&stray));
+        assert!(dev.peers.contains_key(&admin_default[0].public_key));
+        assert_eq!(dev.listen_port, Some(51820));
+        assert_eq!(dev.private_key.as_ref(), Some(&m.server_keys().private));
+    }
+
+    // Adding a profile applies exactly one added peer.
+    let n_before = mem.applied.lock().unwrap().len();
+    let p = m
+        .peers()
+        .create(
+            &crate::Actor::System,
+            crate::peers::NewPeer {
+                user: Some("admin".into()),
+                name: "phone".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    wait_until(|| mem.device.lock().unwrap().peers.contains_key(&p.public_key)).await;
+    {
+        let applied = mem.applied.lock().unwrap();
+        let last = applied.last().unwrap();
+        assert_eq!(applied.len(), n_before + 1);
+        assert_eq!(last.add.len(), 1);
+        assert!(last.update.is_empty() && last.remove.is_empty());
+    }
+
+    // Deleting it removes the peer.
+    m.peers()
+        .delete(&crate::Actor::System, p.id.as_str())
+        .await
+        .unwrap();
+    wait_until(|| !mem.device.lock().unwrap().peers.contains_key(&p.public_key)).await;
+
+    // Drift added behind the reconciler's back is repaired by a full cycle.
+    mem.device
+        .lock()
+        .unwrap()
+        .peers
+        .insert(stray.clone(), ObservedPeer::default());
+    dp.resync().await;
+    assert!(!mem.device.lock().unwrap().peers.contains_key(&stray));
+    dp.stop().await;
+    assert!(!m.status().current(&crate::Actor::System).dataplane.on);
+}
+
+#[tokio::test]
+async fn backend_none_and_failing_backends_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    config.wireguard.backend = crate::config::DataplaneBackend::None;
+    let m = crate::Mistborn::open(config).await.unwrap();
+    let st = DataPlane::start(&m).settled().await;
+    assert!(!st.on);
+    assert!(st.reason.unwrap().contains("'none'"));
+
+    let failing = DataPlaneOptions {
+        status_interval: Duration::from_millis(50),
+        netns: None,
+        backend: Some(Arc::new(|| {
+            Err(crate::Error::DataPlane("no wireguard-go here".into()))
+        })),
+    };
+    let dp = DataPlane::start_with(&m, failing);
+    let st = dp.settled().await;
+    assert!(!st.on);
+    assert_eq!(
+        st.reason.as_deref(),
+        Some("data plane: no wireguard-go here")
+    );
+    dp.stop().await;
+}
+
+#[tokio::test]
+async fn corrupt_row_is_reported_and_others_come_up() {
+    let (_dir, m) = open().await;
+    let mk = |name: &str| crate::peers::NewPeer {
+        user: Some("admin".into()),
+        name: name.into(),
+        ..Default::default()
+    };
+    let good = m
+        .peers()
+        .create(&crate::Actor::System, mk("good"))
+        .await
+        .unwrap();
+    let bad = m
+        .peers()
+        .create(&crate::Actor::System, mk("bad"))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE peers SET public_key = 'not-a-key' WHERE id = $1")
+        .bind(bad.id.as_str())
+        .execute(m.store().pool())
+        .await
+        .unwrap();
+    let mem = MemoryBackend::default();
+    let dp = DataPlane::start_with(&m, memory_options(&mem));
+    let st = dp.settled().await;
+    assert!(st.on);
+    assert_eq!(st.skipped.len(), 1, "{st:?}");
+    assert_eq!(st.skipped[0].id, bad.id.as_str());
+    assert!(st.skipped[0].reason.contains("public key"), "{st:?}");
+    let dev = mem.device.lock().unwrap().clone();
+    assert_eq!(dev.peers.len(), 2); // admin's default + good
+    assert!(dev.peers.contains_key(&good.public_key));
+    dp.stop().await;
+}
