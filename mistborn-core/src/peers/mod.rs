@@ -2,9 +2,9 @@
 //! config text and its QR code.
 
 mod alloc;
+mod dataplane;
 mod enroll;
 mod parse;
-mod dataplane;
 mod qr;
 mod render;
 mod service;
@@ -12,8 +12,8 @@ mod store;
 mod types;
 
 pub use alloc::AddressPool;
-pub use enroll::{EnrollmentAnswer, EnrollmentRequest};
 pub use dataplane::{SkippedProfile, StoredProfile};
+pub use enroll::{EnrollmentAnswer, EnrollmentRequest};
 pub use qr::{qr_png, qr_terminal};
 pub use render::{ClientConfig, DEVICE_KEY_PLACEHOLDER};
 pub use service::Peers;

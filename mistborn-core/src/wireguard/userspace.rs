@@ -89,6 +89,7 @@ pub(crate) fn preflight() -> Result<PathBuf> {
 #[derive(Debug)]
 pub(crate) struct UserspaceProcess {
     child: Child,
+    name: String,
     log: PathBuf,
 }
 
@@ -118,7 +119,11 @@ impl UserspaceProcess {
             .stderr(err)
             .spawn()
             .map_err(|e| Error::DataPlane(format!("cannot start {}: {e}", program.display())))?;
-        let mut p = Self { child, log };
+        let mut p = Self {
+            child,
+            name: name.to_string(),
+            log,
+        };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = p.child.try_wait().ok().flatten() {
@@ -163,12 +168,24 @@ impl UserspaceProcess {
         }
     }
 
-    /// Stops and reaps the process (its link and socket go with it).
+    /// Stops and reaps the process: SIGTERM first so it removes its link and UAPI socket, SIGKILL
+    /// if it does not exit within a second (then the stale socket is removed here).
     pub(crate) fn stop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
+            let pid = rustix::process::Pid::from_child(&self.child);
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if let Ok(None) = self.child.try_wait() {
+                let _ = self.child.kill();
+            }
         }
         let _ = self.child.wait();
+        if !socket_answers(&self.name) {
+            let _ = std::fs::remove_file(socket_path(&self.name));
+        }
     }
 }
 

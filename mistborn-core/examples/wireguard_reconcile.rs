@@ -1,0 +1,339 @@
+//! Benchmark: reconcile 1k / 10k peers onto a wireguard-go interface, from empty and after one
+//! change, beside `wg syncconf` of the same config. Run inside a throwaway network namespace as
+//! root through `bench/wireguard-reconcile.sh` (it prints the table).
+//!
+//! Rows:
+//! - `plan+apply`: the reconciler's work once the desired state is known (what happens on a
+//!   profile change: one plan against the cached device state, one small apply);
+//! - `read+plan+apply`: the same with a full read of the device first (the timer's drift check);
+//! - `daemon`: the whole pipeline with N profiles in SQLite: start to first full reconcile, and a
+//!   profile created through the API until its peer is in the status stream;
+//! - `wg syncconf`: wireguard-tools doing the same change from a config file.
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use mistborn_core::crypto::{KeyPair, WgKey};
+use mistborn_core::peers::{AddressPool, NewPeer, StoredProfile};
+use mistborn_core::wireguard::{
+    DataPlane, DataPlaneOptions, DesiredInterface, ObservedInterface, ServerSide, WgControlBackend,
+    WireGuardBackend, plan,
+};
+use mistborn_core::{Actor, Config, Mistborn};
+
+fn pool() -> AddressPool {
+    AddressPool::new(
+        "10.16.0.0/16".parse().unwrap(),
+        "fd16::/64".parse().unwrap(),
+    )
+}
+
+fn server(name: &str) -> ServerSide {
+    let p = pool();
+    let (v4, v6) = p.server_addresses();
+    ServerSide {
+        interface: name.into(),
+        private_key: KeyPair::generate().private,
+        listen_port: 51999,
+        address_v4: ipnet::Ipv4Net::new(v4, 16).unwrap(),
+        address_v6: ipnet::Ipv6Net::new(v6, 64).unwrap(),
+    }
+}
+
+fn desired_n(server: &ServerSide, n: usize) -> DesiredInterface {
+    let p = pool();
+    let rows = (0..n)
+        .map(|i| {
+            let (v4, v6) = p.addresses(i as u64 + 2);
+            Ok(StoredProfile {
+                peer: mistborn_core::peers::Peer {
+                    id: format!("00000000-0000-4000-8000-{i:012}").parse().unwrap(),
+                    user_id: "00000000-0000-4000-8000-000000000000".parse().unwrap(),
+                    username: "bench".parse().unwrap(),
+                    name: format!("p{i}").parse().unwrap(),
+                    kind: Default::default(),
+                    client_to_client: false,
+                    listen_port: Default::default(),
+                    address_v4: v4,
+                    address_v6: v6,
+                    public_key: KeyPair::generate().public,
+                    server_generated_key: false,
+                    created_at: 0,
+                },
+                preshared_key: Some(WgKey::generate_preshared()),
+            })
+        })
+        .collect();
+    mistborn_core::wireguard::desired(server.clone(), rows)
+}
+
+fn conf_text(d: &DesiredInterface) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "[Interface]\nPrivateKey = {}\nListenPort = {}\n",
+        d.server.private_key, d.server.listen_port
+    );
+    for p in d.peers.values() {
+        let ips: Vec<String> = p.spec.allowed_ips.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            s,
+            "[Peer]\nPublicKey = {}\nPresharedKey = {}\nAllowedIPs = {}\n",
+            p.spec.public_key,
+            p.spec.preshared_key.as_ref().unwrap(),
+            ips.join(", ")
+        );
+    }
+    s
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn syncconf(iface: &str, text: &str, dir: &std::path::Path) -> Duration {
+    let path = dir.join(format!("{iface}.conf"));
+    std::fs::write(&path, text).unwrap();
+    let t = Instant::now();
+    let out = Command::new("wg")
+        .args(["syncconf", iface, path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let d = t.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    d
+}
+
+fn peer_count(iface: &str) -> usize {
+    let out = Command::new("wg")
+        .args(["show", iface, "peers"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+struct Row {
+    what: String,
+    n: usize,
+    from_empty: f64,
+    one_change: f64,
+}
+
+fn bench_backend(n: usize, dir: &std::path::Path, rows: &mut Vec<Row>) {
+    let tag = std::process::id() % 10000;
+    // Mistborn's reconciler onto a fresh wireguard-go interface.
+    let name = format!("mbbm{tag}n{n}");
+    let s = server(&name);
+    let mut d = desired_n(&s, n);
+    let mut b = WgControlBackend::userspace(&name, dir).unwrap();
+    b.ensure_interface(&s).unwrap();
+
+    let t = Instant::now();
+    let observed = b.read().unwrap();
+    let diff = plan(&d, &observed);
+    b.apply(&diff).unwrap();
+    let full_empty = t.elapsed();
+    let mut cache = observed;
+    cache.apply_diff(&diff);
+    assert_eq!(peer_count(&name), n);
+
+    // One change: a new profile.
+    let extra = desired_n(&s, 1).peers.into_iter().next().unwrap();
+    d.peers.insert(extra.0.clone(), extra.1.clone());
+    let t = Instant::now();
+    let diff = plan(&d, &cache);
+    b.apply(&diff).unwrap();
+    let one = t.elapsed();
+    cache.apply_diff(&diff);
+    assert_eq!(diff.add.len(), 1);
+    assert_eq!(peer_count(&name), n + 1);
+
+    // Same change again (remove, then add back) but with a full device read first.
+    d.peers.remove(&extra.0);
+    let diff = plan(&d, &cache);
+    b.apply(&diff).unwrap();
+    cache.apply_diff(&diff);
+    d.peers.insert(extra.0.clone(), extra.1);
+    let t = Instant::now();
+    let observed: ObservedInterface = b.read().unwrap();
+    let diff = plan(&d, &observed);
+    b.apply(&diff).unwrap();
+    let one_full = t.elapsed();
+    assert_eq!(diff.add.len(), 1);
+
+    // plan+apply from empty without the (empty) read, for the table.
+    let name2 = format!("mbbp{tag}n{n}");
+    let s2 = ServerSide {
+        interface: name2.clone(),
+        ..s.clone()
+    };
+    let mut b2 = WgControlBackend::userspace(&name2, dir).unwrap();
+    b2.ensure_interface(&s2).unwrap();
+    let t = Instant::now();
+    let diff = plan(&d, &ObservedInterface::default());
+    b2.apply(&diff).unwrap();
+    let pa_empty = t.elapsed();
+    b2.shutdown();
+
+    rows.push(Row {
+        what: "mistborn plan+apply".into(),
+        n,
+        from_empty: ms(pa_empty),
+        one_change: ms(one),
+    });
+    rows.push(Row {
+        what: "mistborn read+plan+apply".into(),
+        n,
+        from_empty: ms(full_empty),
+        one_change: ms(one_full),
+    });
+    b.shutdown();
+
+    // wg syncconf of the same config onto a fresh wireguard-go interface.
+    let name = format!("mbbw{tag}n{n}");
+    let s3 = ServerSide {
+        interface: name.clone(),
+        ..s
+    };
+    let mut b3 = WgControlBackend::userspace(&name, dir).unwrap();
+    b3.ensure_interface(&s3).unwrap();
+    d.peers.remove(&extra.0);
+    let empty = syncconf(&name, &conf_text(&d), dir);
+    assert_eq!(peer_count(&name), n);
+    let mut d1: HashMap<_, _> = d.peers.clone();
+    let extra2 = desired_n(&s3, 1).peers.into_iter().next().unwrap();
+    d1.insert(extra2.0, extra2.1);
+    let d1 = DesiredInterface {
+        peers: d1,
+        ..d.clone()
+    };
+    let one = syncconf(&name, &conf_text(&d1), dir);
+    assert_eq!(peer_count(&name), n + 1);
+    rows.push(Row {
+        what: "wg syncconf".into(),
+        n,
+        from_empty: ms(empty),
+        one_change: ms(one),
+    });
+    b3.shutdown();
+}
+
+async fn bench_daemon(n: usize, dir: &std::path::Path, rows: &mut Vec<Row>) {
+    let data = dir.join(format!("daemon-{n}"));
+    let mut config = Config {
+        data_dir: data.clone(),
+        ..Config::default()
+    };
+    config.wireguard.interface = format!("mbbd{}n{n}", std::process::id() % 10000);
+    config.wireguard.subnet_v4 = "10.16.0.0/16".parse().unwrap();
+    config.wireguard.subnet_v6 = "fd16::/64".parse().unwrap();
+    config.wireguard.listen_port = 51998;
+    config.wireguard.backend = mistborn_core::config::DataplaneBackend::Userspace;
+    config.wireguard.status_interval_ms = 3_600_000;
+    let m = Mistborn::open(config).await.unwrap();
+    bulk_insert(&m, &data, n - 1).await; // + admin's default = n
+    let t = Instant::now();
+    let dp = DataPlane::start_with(&m, DataPlaneOptions::from_config(m.config()));
+    let st = dp.settled().await;
+    let start = t.elapsed();
+    assert!(st.on, "{st:?}");
+    assert_eq!(peer_count(&m.config().wireguard.interface), n);
+    let mut stream = m.status().subscribe(Actor::System);
+    stream.next().await;
+    let t = Instant::now();
+    let p = m
+        .peers()
+        .create(
+            &Actor::System,
+            NewPeer {
+                user: Some("admin".into()),
+                name: "bench-extra".into(),
+                ..NewPeer::default()
+            },
+        )
+        .await
+        .unwrap();
+    let created = t.elapsed();
+    loop {
+        let v = stream.next().await.unwrap();
+        if v.peers.iter().any(|x| x.peer_id == p.id) {
+            break;
+        }
+    }
+    let one = t.elapsed();
+    assert_eq!(peer_count(&m.config().wireguard.interface), n + 1);
+    rows.push(Row {
+        what: format!("daemon: store->interface (create {:.1} ms)", ms(created)),
+        n,
+        from_empty: ms(start),
+        one_change: ms(one),
+    });
+    dp.stop().await;
+    m.close().await;
+}
+
+/// Inserts `n` profiles for admin straight into SQLite (creating them one by one through the API
+/// is not what is measured here).
+async fn bulk_insert(m: &Mistborn, data: &std::path::Path, n: usize) {
+    let admin = m.users().get(&Actor::System, "admin").await.unwrap();
+    let secrets =
+        mistborn_core::crypto::SecretBox::open_or_create(&data.join("secret.key")).unwrap();
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("mistborn.db").display()))
+        .await
+        .unwrap();
+    let mut tx = db.begin().await.unwrap();
+    for i in 0..n {
+        let psk = secrets
+            .seal(WgKey::generate_preshared().as_bytes())
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO peers (id, user_id, name, kind, client_to_client, listen_port, addr_index, public_key, private_key, preshared_key, created_at) \
+             VALUES (?, ?, ?, 'wireguard', 0, 'default', ?, ?, NULL, ?, 0)",
+        )
+        .bind(format!("00000000-0000-4000-9000-{i:012}"))
+        .bind(admin.id.as_str())
+        .bind(format!("bench{i}"))
+        .bind(i as i64 + 3)
+        .bind(KeyPair::generate().public.to_base64())
+        .bind(psk)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    db.close().await;
+}
+
+#[tokio::main]
+async fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().unwrap())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![1000, 10000]
+    } else {
+        sizes
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    for &n in &sizes {
+        bench_backend(n, dir.path(), &mut rows);
+        bench_daemon(n, dir.path(), &mut rows).await;
+    }
+    println!("| what | peers | from empty (ms) | one change (ms) |");
+    println!("|---|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {:.1} | {:.2} |",
+            r.what, r.n, r.from_empty, r.one_change
+        );
+    }
+}
