@@ -1,0 +1,216 @@
+//! The command line: every subcommand with its `--help` text.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const ENV_HELP: &str = "\
+Configuration: --config FILE (mistborn.toml), then these environment variables override it:
+  MISTBORN_DATA_DIR, MISTBORN_DATABASE_URL, MISTBORN_ENDPOINT, MISTBORN_HTTP_LISTEN,
+  MISTBORN_DNS_SUFFIX, MISTBORN_WG_INTERFACE, MISTBORN_WG_PORT, MISTBORN_SUBNET_V4,
+  MISTBORN_SUBNET_V6, MISTBORN_DATAPLANE
+and --data-dir overrides both. Commands other than `serve` act directly on the data dir as the
+host's operator (full rights); keep the data dir readable by root only.";
+
+/// Mistborn: a self-hosted private-cloud gateway (WireGuard VPN, DNS filtering, firewall, MFA).
+#[derive(Debug, Parser)]
+#[command(name = "mistborn", version, after_help = ENV_HELP)]
+pub struct Cli {
+    /// Configuration file (TOML); without it, built-in defaults.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "MISTBORN_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+    /// Data directory (database, key files, admin password); overrides the config file and
+    /// MISTBORN_DATA_DIR.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: the REST API under /api/v1 (initialises the data dir on first start).
+    ///
+    /// Stops cleanly on SIGINT (Ctrl-C) or SIGTERM. The WireGuard data plane is not run by this
+    /// build yet: profiles are managed in the database only.
+    Serve {
+        /// Listen address of the HTTP API (overrides http_listen / MISTBORN_HTTP_LISTEN), e.g.
+        /// 127.0.0.1:5000; port 0 picks a free port and prints it.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+    },
+    /// Initialise the data dir (database, keys, the `admin` superuser and its `default` profile)
+    /// and print the admin password.
+    Init,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage WireGuard profiles (one per device).
+    #[command(subcommand)]
+    Peer(PeerCommand),
+    /// Print a profile's client config and its QR code (for the WireGuard phone apps).
+    ///
+    /// Without PROFILE: admin's `default` profile.
+    Getconf {
+        /// Profile id, or name among the user's profiles.
+        #[arg(value_name = "PROFILE")]
+        profile: Option<String>,
+        /// Owner of a profile given by name (default: admin).
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Print only the config, no QR code.
+        #[arg(long)]
+        no_qr: bool,
+    },
+    /// Manage API tokens (for `Authorization: Bearer <token>`).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Back up or restore the whole database.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Print the OpenAPI description of the REST API (JSON).
+    Openapi,
+}
+
+/// Where a new password comes from.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct PasswordSource {
+    /// The password (visible in the process list and shell history; prefer --password-stdin).
+    #[arg(long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// `mistborn user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. Without --password or --password-stdin a password is generated and printed.
+    Add {
+        /// Login name: 1-32 lowercase letters, digits, '.', '_' or '-'.
+        name: String,
+        /// Make the user a superuser (manages everything).
+        #[arg(long)]
+        superuser: bool,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// List users.
+    List,
+    /// Delete a user with all their profiles and tokens.
+    Remove {
+        /// Username or id.
+        name: String,
+    },
+    /// Set a user's password. Without --password or --password-stdin a password is generated
+    /// and printed.
+    Passwd {
+        /// Username or id.
+        name: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// Change a user's role.
+    Role {
+        /// Username or id.
+        name: String,
+        /// The new role.
+        #[arg(value_parser = ["superuser", "regular"])]
+        role: String,
+    },
+}
+
+/// `mistborn peer ...`
+#[derive(Debug, Subcommand)]
+pub enum PeerCommand {
+    /// Create a profile: allocates tunnel addresses and makes the keys.
+    Add {
+        /// Profile name, unique per user (e.g. "laptop").
+        name: String,
+        /// Owner (default: admin).
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// `wireguard`: the tunnel is the only factor; `mfa`: the device must also sign in.
+        #[arg(long, default_value = "wireguard", value_parser = ["wireguard", "mfa"])]
+        kind: String,
+        /// Let other tunnel clients reach this device.
+        #[arg(long)]
+        client_to_client: bool,
+        /// UDP port the device dials: the configured one, 53 or 443.
+        #[arg(long, default_value = "default", value_parser = ["default", "udp53", "udp443"])]
+        port: String,
+        /// The device's own WireGuard public key (base64), when it generated its key pair;
+        /// Mistborn then never holds the private key.
+        #[arg(long, value_name = "KEY")]
+        public_key: Option<String>,
+    },
+    /// List profiles (all users' unless --user).
+    List {
+        /// Only this user's profiles.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+    },
+    /// Delete a profile; its addresses become free.
+    Remove {
+        /// Profile id, or name among the user's profiles.
+        #[arg(value_name = "ID|NAME")]
+        profile: String,
+        /// Owner of a profile given by name (default: admin).
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+    },
+}
+
+/// `mistborn token ...`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print its secret (shown this once) on standard output.
+    Add {
+        /// A label, unique per user (e.g. "ansible").
+        name: String,
+        /// Owner (default: admin).
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+    },
+    /// List tokens (all users' unless --user); secrets are never shown again.
+    List {
+        /// Only this user's tokens.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+    },
+    /// Revoke a token.
+    Revoke {
+        /// Token id (see `token list`).
+        id: String,
+    },
+}
+
+/// `mistborn db ...`
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Write a backup of everything (JSON, including the key that opens stored private keys) to
+    /// FILE, mode 0600.
+    Backup {
+        /// Output file.
+        file: PathBuf,
+    },
+    /// Restore a backup into the data dir and database (which must be empty unless --force).
+    Restore {
+        /// A file written by `db backup`.
+        file: PathBuf,
+        /// Replace everything that is there.
+        #[arg(long)]
+        force: bool,
+    },
+}

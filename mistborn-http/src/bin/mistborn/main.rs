@@ -1,0 +1,81 @@
+//! The `mistborn` command: runs the server and manages users, profiles, tokens and backups
+//! directly on the data dir (as the host's operator, `Actor::System`).
+
+mod cli;
+mod db;
+mod output;
+mod peers;
+mod serve;
+mod users;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mistborn_core::{Config, Mistborn, Result};
+
+use cli::{Cli, Command, DbCommand};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MISTBORN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    let mut config = Config::load(cli.config.as_deref(), |k| std::env::var(k).ok())?;
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir = dir.clone();
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    if let Command::Openapi = cli.command {
+        print!("{}", mistborn_http::spec_json());
+        return Ok(());
+    }
+    let config = load_config(&cli)?;
+    match cli.command {
+        Command::Serve { listen } => serve::serve(config, listen).await,
+        Command::Init => serve::init(config).await,
+        Command::Db(DbCommand::Restore { file, force }) => db::restore(&config, &file, force).await,
+        command => {
+            let m = Mistborn::open(config).await?;
+            let result = match command {
+                Command::User(cmd) => users::user(&m, cmd).await,
+                Command::Token(cmd) => users::token(&m, cmd).await,
+                Command::Peer(cmd) => peers::peer(&m, cmd).await,
+                Command::Getconf {
+                    profile,
+                    user,
+                    no_qr,
+                } => peers::getconf(&m, profile, user, no_qr).await,
+                Command::Db(DbCommand::Backup { file }) => db::backup(&m, &file).await,
+                Command::Serve { .. }
+                | Command::Init
+                | Command::Openapi
+                | Command::Db(DbCommand::Restore { .. }) => Ok(()),
+            };
+            m.close().await;
+            result
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! `mistborn serve` and `mistborn init`: open (and on first start initialise) Mistborn; serve the
+//! API with background tasks until SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+
+use mistborn_core::{Config, Error, FirstStart, Mistborn, Result};
+use mistborn_http::AppState;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Tells every task to stop; each task awaits [`Shutdown::wait`].
+#[derive(Clone)]
+struct Shutdown(watch::Sender<bool>);
+
+impl Shutdown {
+    fn new() -> Self {
+        Self(watch::channel(false).0)
+    }
+    fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+    fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.subscribe();
+        async move {
+            // An error means the sender is gone, which is also a reason to stop.
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    }
+}
+
+fn report_first_start(first: &FirstStart) {
+    println!(
+        "first start: created the superuser 'admin'; its password is in {} (mode 0600)",
+        first.admin_password_file.display()
+    );
+}
+
+pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
+    let addr = listen.unwrap_or(config.http_listen);
+    let data_dir = config.data_dir.clone();
+    let (m, first) = Mistborn::open_reporting(config).await?;
+    if let Some(first) = &first {
+        report_first_start(first);
+    }
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::Config(format!("listener address: {e}")))?;
+    println!("data dir: {}", data_dir.display());
+    println!(
+        "WireGuard data plane: OFF (not part of this build yet); profiles are kept in the database only"
+    );
+    println!("serving the API on http://{local}/api/v1 (OpenAPI at /api/v1/openapi.json)");
+
+    let shutdown = Shutdown::new();
+    let mut tasks: JoinSet<Result<&'static str>> = JoinSet::new();
+    {
+        let state = AppState::new(m.clone());
+        let stop = shutdown.wait();
+        tasks.spawn(async move {
+            mistborn_http::serve(listener, state, stop)
+                .await
+                .map_err(|e| Error::Config(format!("HTTP server: {e}")))?;
+            Ok("HTTP API")
+        });
+    }
+    // Further background tasks (data-plane reconciler, DNS, ...) are spawned into `tasks` here
+    // with `shutdown.wait()`; a task that ends early stops the whole server.
+
+    let mut outcome = Ok(());
+    tokio::select! {
+        signal = stop_signal() => {
+            let name = signal?;
+            println!("{name}: shutting down");
+        }
+        Some(done) = tasks.join_next() => {
+            outcome = task_outcome(done).and_then(|name| {
+                Err(Error::Config(format!("{name} stopped unexpectedly")))
+            });
+        }
+    }
+    shutdown.trigger();
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = task_outcome(done) {
+            eprintln!("error while stopping: {e}");
+            if outcome.is_ok() {
+                outcome = Err(e);
+            }
+        }
+    }
+    m.close().await;
+    outcome
+}
+
+fn task_outcome(
+    done: std::result::Result<Result<&'static str>, tokio::task::JoinError>,
+) -> Result<&'static str> {
+    done.map_err(|e| Error::Config(format!("a server task panicked: {e}")))?
+}
+
+/// Waits for SIGINT or SIGTERM and names it.
+async fn stop_signal() -> Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install = |kind| signal(kind).map_err(|e| Error::Config(format!("signal handler: {e}")));
+    let mut term = install(SignalKind::terminate())?;
+    let mut int = install(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+pub async fn init(config: Config) -> Result<()> {
+    let data_dir = config.data_dir.clone();
+    let (m, first) = Mistborn::open_reporting(config).await?;
+    m.close().await;
+    let file = data_dir.join(mistborn_core::files::ADMIN_PASSWORD);
+    match &first {
+        Some(first) => {
+            println!("initialised {}", data_dir.display());
+            report_first_start(first);
+        }
+        None => println!("{} was already initialised", data_dir.display()),
+    }
+    match std::fs::read_to_string(&file) {
+        Ok(password) => {
+            println!("admin password file: {}", file.display());
+            println!("admin password: {}", password.trim());
+        }
+        Err(_) => println!(
+            "the admin password file {} is gone (set one with `mistborn user passwd admin`)",
+            file.display()
+        ),
+    }
+    Ok(())
+}

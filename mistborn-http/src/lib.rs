@@ -1,0 +1,19 @@
+//! # mistborn-http
+//!
+//! The REST API of Mistborn (axum, OpenAPI by utoipa) and the `mistborn` command. Handlers are
+//! thin: they authenticate the caller into a [`mistborn_core::Actor`], call the core, and map
+//! its errors once ([`ApiError::status`]). Build the router with [`router`]; serve it with
+//! [`serve`].
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod model;
+mod server;
+pub mod state;
+
+pub use api::{spec, spec_json};
+pub use error::ApiError;
+pub use server::{router, serve};
+pub use state::AppState;

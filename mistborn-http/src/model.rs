@@ -1,0 +1,333 @@
+//! The API's wire types: mirrors of core types with OpenAPI schemas, converted with `From`, so the
+//! core never depends on utoipa and the API shape is stated in one place. Request bodies reject
+//! unknown fields, so a typo is an error rather than a silently ignored setting.
+
+use mistborn_core::peers::{ListenPort, NewPeer, Peer, PeerKind, PeerUpdate};
+use mistborn_core::users::{ApiToken, NewToken, Role, User};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleView {
+    /// Manages everything.
+    Superuser,
+    /// Manages only their own profiles and tokens.
+    Regular,
+}
+
+impl From<Role> for RoleView {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Superuser => RoleView::Superuser,
+            Role::Regular => RoleView::Regular,
+        }
+    }
+}
+
+impl From<RoleView> for Role {
+    fn from(r: RoleView) -> Self {
+        match r {
+            RoleView::Superuser => Role::Superuser,
+            RoleView::Regular => Role::Regular,
+        }
+    }
+}
+
+/// A user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    /// Stable id (UUID).
+    pub id: String,
+    /// Login name.
+    pub username: String,
+    /// Rights.
+    pub role: RoleView,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            username: u.username.to_string(),
+            role: u.role.into(),
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// Body of `POST /api/v1/users`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    /// 1-32 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit.
+    pub username: String,
+    /// At least 8 characters.
+    pub password: String,
+    /// Defaults to `regular`.
+    #[serde(default = "regular")]
+    pub role: RoleView,
+}
+
+fn regular() -> RoleView {
+    RoleView::Regular
+}
+
+/// Body of `PUT /api/v1/users/{user}/role`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRole {
+    /// The new role.
+    pub role: RoleView,
+}
+
+/// Body of `PUT /api/v1/users/{user}/password`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPassword {
+    /// At least 8 characters.
+    pub password: String,
+}
+
+/// An API token (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    /// Token id, for revocation.
+    pub id: String,
+    /// Owner's user id.
+    pub user_id: String,
+    /// Label chosen at creation.
+    pub name: String,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Last successful use, Unix seconds.
+    pub last_used_at: Option<i64>,
+}
+
+impl From<ApiToken> for TokenView {
+    fn from(t: ApiToken) -> Self {
+        Self {
+            id: t.id.to_string(),
+            user_id: t.user_id.to_string(),
+            name: t.name,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+        }
+    }
+}
+
+/// Body of `POST /api/v1/tokens`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// A label: 1-64 printable characters, unique per user.
+    pub name: String,
+    /// Owner by id or username; defaults to the caller (others need a superuser).
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+/// A token just created: `secret` is shown this once and cannot be read again.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    /// The stored part.
+    pub token: TokenView,
+    /// The bearer secret for `Authorization: Bearer <secret>`.
+    pub secret: String,
+}
+
+impl From<NewToken> for CreatedToken {
+    fn from(t: NewToken) -> Self {
+        Self {
+            token: t.token.into(),
+            secret: t.secret,
+        }
+    }
+}
+
+/// What a profile's device may do once the tunnel is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfileKind {
+    /// The tunnel is the only factor.
+    Wireguard,
+    /// The device reaches only Mistborn until its user signs in with a second factor.
+    Mfa,
+}
+
+impl From<PeerKind> for ProfileKind {
+    fn from(k: PeerKind) -> Self {
+        match k {
+            PeerKind::Wireguard => ProfileKind::Wireguard,
+            PeerKind::Mfa => ProfileKind::Mfa,
+        }
+    }
+}
+
+impl From<ProfileKind> for PeerKind {
+    fn from(k: ProfileKind) -> Self {
+        match k {
+            ProfileKind::Wireguard => PeerKind::Wireguard,
+            ProfileKind::Mfa => PeerKind::Mfa,
+        }
+    }
+}
+
+/// Which UDP port the device dials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfilePort {
+    /// The server's configured WireGuard port.
+    Default,
+    /// UDP 53 (often open on restrictive networks).
+    Udp53,
+    /// UDP 443 (often open on restrictive networks).
+    Udp443,
+}
+
+impl From<ListenPort> for ProfilePort {
+    fn from(p: ListenPort) -> Self {
+        match p {
+            ListenPort::Default => ProfilePort::Default,
+            ListenPort::Udp53 => ProfilePort::Udp53,
+            ListenPort::Udp443 => ProfilePort::Udp443,
+        }
+    }
+}
+
+impl From<ProfilePort> for ListenPort {
+    fn from(p: ProfilePort) -> Self {
+        match p {
+            ProfilePort::Default => ListenPort::Default,
+            ProfilePort::Udp53 => ListenPort::Udp53,
+            ProfilePort::Udp443 => ListenPort::Udp443,
+        }
+    }
+}
+
+/// A WireGuard profile (no secrets; fetch `/config` for the client config).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProfileView {
+    /// Stable id (UUID).
+    pub id: String,
+    /// Owner's user id.
+    pub user_id: String,
+    /// Owner's username.
+    pub username: String,
+    /// Display name, unique per user.
+    pub name: String,
+    /// WireGuard-only or MFA.
+    pub kind: ProfileKind,
+    /// Whether other tunnel clients may reach this device.
+    pub client_to_client: bool,
+    /// Which port the device dials.
+    pub listen_port: ProfilePort,
+    /// Tunnel IPv4 address.
+    pub address_v4: String,
+    /// Tunnel IPv6 address.
+    pub address_v6: String,
+    /// The device's WireGuard public key (base64).
+    pub public_key: String,
+    /// Whether Mistborn holds the private key (false when the device enrolled its own key).
+    pub server_generated_key: bool,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<Peer> for ProfileView {
+    fn from(p: Peer) -> Self {
+        Self {
+            id: p.id.to_string(),
+            user_id: p.user_id.to_string(),
+            username: p.username.to_string(),
+            name: p.name.to_string(),
+            kind: p.kind.into(),
+            client_to_client: p.client_to_client,
+            listen_port: p.listen_port.into(),
+            address_v4: p.address_v4.to_string(),
+            address_v6: p.address_v6.to_string(),
+            public_key: p.public_key.to_base64(),
+            server_generated_key: p.server_generated_key,
+            created_at: p.created_at,
+        }
+    }
+}
+
+/// Body of `POST /api/v1/profiles`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProfile {
+    /// Display name: 1-64 printable characters, unique per user.
+    pub name: String,
+    /// Owner by id or username; defaults to the caller (others need a superuser).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Defaults to `wireguard`.
+    #[serde(default)]
+    pub kind: Option<ProfileKind>,
+    /// Defaults to false.
+    #[serde(default)]
+    pub client_to_client: Option<bool>,
+    /// Defaults to `default`.
+    #[serde(default)]
+    pub listen_port: Option<ProfilePort>,
+    /// A device that generated its own key pair sends only its public key (base64); Mistborn then
+    /// never holds the private key.
+    #[serde(default)]
+    pub public_key: Option<String>,
+}
+
+impl From<CreateProfile> for NewPeer {
+    fn from(c: CreateProfile) -> Self {
+        NewPeer {
+            user: c.user,
+            name: c.name,
+            kind: c.kind.map(Into::into).unwrap_or_default(),
+            client_to_client: c.client_to_client.unwrap_or(false),
+            listen_port: c.listen_port.map(Into::into).unwrap_or_default(),
+            public_key: c.public_key,
+        }
+    }
+}
+
+/// Body of `PATCH /api/v1/profiles/{id}`: absent fields stay as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProfile {
+    /// New display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New kind.
+    #[serde(default)]
+    pub kind: Option<ProfileKind>,
+    /// New client-to-client flag.
+    #[serde(default)]
+    pub client_to_client: Option<bool>,
+    /// New port choice.
+    #[serde(default)]
+    pub listen_port: Option<ProfilePort>,
+}
+
+impl From<UpdateProfile> for PeerUpdate {
+    fn from(u: UpdateProfile) -> Self {
+        PeerUpdate {
+            name: u.name,
+            kind: u.kind.map(Into::into),
+            client_to_client: u.client_to_client,
+            listen_port: u.listen_port.map(Into::into),
+        }
+    }
+}
+
+/// Query of list endpoints that can narrow to one user.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserFilter {
+    /// Only this user's items (id or username); superusers may name anyone.
+    #[serde(default)]
+    pub user: Option<String>,
+}

@@ -1,0 +1,37 @@
+//! The router with its middleware, and serving it on a listener until shutdown.
+
+use std::future::Future;
+
+use axum::Router;
+use axum::middleware;
+use axum::response::Response;
+use tokio::net::TcpListener;
+
+use crate::error::InternalFault;
+use crate::state::AppState;
+
+/// The whole HTTP app over `state`. Tests drive it with `tower::ServiceExt::oneshot`, no port needed.
+pub fn router(state: AppState) -> Router {
+    crate::api::routes()
+        .layer(middleware::map_response(log_internal_errors))
+        .with_state(state)
+}
+
+/// Logs server faults once; clients only see that something failed inside.
+async fn log_internal_errors(mut response: Response) -> Response {
+    if let Some(InternalFault(message)) = response.extensions_mut().remove::<InternalFault>() {
+        tracing::error!(status = %response.status(), "request failed: {message}");
+    }
+    response
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` completes, then lets open requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

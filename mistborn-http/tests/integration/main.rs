@@ -1,0 +1,11 @@
+//! Integration tests of mistborn-http: the REST API through the router and a real listener, the
+//! OpenAPI document, the `mistborn` binary, and `wg setconf` on rendered configs.
+#![allow(clippy::unwrap_used)]
+
+mod api_errors;
+mod api_flow;
+mod cli;
+mod listener;
+mod openapi;
+mod support;
+mod wg_setconf;
