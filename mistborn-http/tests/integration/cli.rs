@@ -1,1 +1,389 @@
+//! The `mistborn` binary in a temp data dir: init, users, profiles, getconf, tokens, backup and
+//! restore into a fresh dir, restarts, config file and env, errors, and `serve` with SIGTERM.
 
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mistborn");
+
+fn mistborn(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--data-dir").arg(dir).args(args);
+    // The host's own settings must not leak into the tests.
+    for var in mistborn_core::config::ENV_VARS {
+        c.env_remove(var);
+    }
+    c.env_remove("MISTBORN_CONFIG");
+    c
+}
+
+#[track_caller]
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = mistborn(dir, args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "mistborn {args:?} failed:\n{}",
+        show(&out)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[track_caller]
+fn fails(dir: &Path, args: &[&str]) -> String {
+    let out = mistborn(dir, args).output().unwrap();
+    assert!(
+        !out.status.success(),
+        "mistborn {args:?} should fail:\n{}",
+        show(&out)
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn with_stdin(dir: &Path, args: &[&str], input: &str) -> String {
+    let mut child = mistborn(dir, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn manage_everything_backup_restore_and_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+
+    let init = ok(&dir, &["init"]);
+    assert!(init.contains("admin password file:"), "{init}");
+    let password = init
+        .lines()
+        .find_map(|l| l.strip_prefix("admin password: "))
+        .unwrap()
+        .to_string();
+    let file = std::fs::read_to_string(dir.join("admin-password")).unwrap();
+    assert_eq!(file.trim(), password);
+    assert!(ok(&dir, &["init"]).contains("already initialised"));
+
+    let out = with_stdin(
+        &dir,
+        &["user", "add", "bob", "--password-stdin"],
+        "bob's password\n",
+    );
+    assert!(out.contains("created regular user 'bob'"), "{out}");
+    let out = ok(&dir, &["user", "add", "carol", "--superuser"]);
+    assert!(
+        out.contains("created superuser user 'carol'") && out.contains("password: "),
+        "{out}"
+    );
+    ok(&dir, &["user", "role", "carol", "regular"]);
+    ok(
+        &dir,
+        &[
+            "user",
+            "passwd",
+            "carol",
+            "--password",
+            "carol's new password",
+        ],
+    );
+
+    let out = ok(&dir, &["peer", "add", "phone", "--user", "bob"]);
+    assert!(out.contains("created profile 'phone' of 'bob'"), "{out}");
+    ok(
+        &dir,
+        &[
+            "peer",
+            "add",
+            "laptop",
+            "--user",
+            "bob",
+            "--kind",
+            "mfa",
+            "--port",
+            "udp443",
+            "--client-to-client",
+        ],
+    );
+    ok(&dir, &["peer", "add", "scratch"]);
+    let device = mistborn_core::crypto::KeyPair::generate();
+    ok(
+        &dir,
+        &[
+            "peer",
+            "add",
+            "own-key",
+            "--user",
+            "carol",
+            "--public-key",
+            &device.public.to_base64(),
+        ],
+    );
+    ok(&dir, &["peer", "remove", "scratch"]);
+
+    let bobs = ok(&dir, &["peer", "list", "--user", "bob"]);
+    assert_eq!(bobs.lines().count(), 3, "header + 2 rows:\n{bobs}");
+    assert!(
+        bobs.contains("laptop") && bobs.contains("mfa") && bobs.contains("udp443"),
+        "{bobs}"
+    );
+    let laptop_id = bobs
+        .lines()
+        .find(|l| l.contains("laptop"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+
+    let conf = ok(&dir, &["getconf", "phone", "--user", "bob", "--no-qr"]);
+    assert!(
+        conf.starts_with("# Mistborn profile: phone\n[Interface]\n"),
+        "{conf}"
+    );
+    assert!(!conf.contains('█'), "--no-qr prints no QR");
+    let by_id = ok(&dir, &["getconf", &laptop_id, "--no-qr"]);
+    assert!(by_id.contains("Endpoint = 127.0.0.1:443"), "{by_id}");
+    let default = ok(&dir, &["getconf"]);
+    assert!(
+        default.contains("# Mistborn profile: default") && default.contains('█'),
+        "{default}"
+    );
+
+    let token = ok(&dir, &["token", "add", "ansible", "--user", "bob"]);
+    assert_eq!(
+        token.lines().count(),
+        1,
+        "only the secret on stdout: {token}"
+    );
+    assert!(token.trim().len() > 20);
+    ok(&dir, &["token", "add", "spare"]);
+    let tokens = ok(&dir, &["token", "list"]);
+    assert!(
+        tokens.contains("ansible") && tokens.contains("spare"),
+        "{tokens}"
+    );
+    assert!(!tokens.contains(token.trim()), "secrets are never listed");
+    let spare_id = tokens
+        .lines()
+        .find(|l| l.contains("spare"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    ok(&dir, &["token", "revoke", &spare_id]);
+    assert!(!ok(&dir, &["token", "list", "--user", "admin"]).contains("spare"));
+
+    let users = ok(&dir, &["user", "list"]);
+    let peers = ok(&dir, &["peer", "list"]);
+    let tokens = ok(&dir, &["token", "list"]);
+    assert_eq!(
+        users.lines().count(),
+        4,
+        "header + admin, bob, carol:\n{users}"
+    );
+    assert_eq!(
+        peers.lines().count(),
+        5,
+        "admin default, bob x2, carol x1:\n{peers}"
+    );
+
+    // Each command is a fresh start on the same data dir: nothing is lost.
+    assert_eq!(ok(&dir, &["user", "list"]), users);
+    assert_eq!(ok(&dir, &["peer", "list"]), peers);
+
+    let backup = tmp.path().join("backup.json");
+    let out = ok(&dir, &["db", "backup", backup.to_str().unwrap()]);
+    assert!(out.contains("3 users, 4 profiles"), "{out}");
+    let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let fresh = tmp.path().join("restored");
+    ok(&fresh, &["db", "restore", backup.to_str().unwrap()]);
+    assert_eq!(ok(&fresh, &["user", "list"]), users);
+    assert_eq!(ok(&fresh, &["peer", "list"]), peers);
+    assert_eq!(ok(&fresh, &["token", "list"]), tokens);
+    // Sealed private keys open with the restored key file: the same config comes out.
+    assert_eq!(
+        ok(&fresh, &["getconf", "phone", "--user", "bob", "--no-qr"]),
+        conf
+    );
+
+    // Restoring over a non-empty store needs --force.
+    let err = fails(&fresh, &["db", "restore", backup.to_str().unwrap()]);
+    assert!(err.contains("--force"), "{err}");
+    ok(
+        &fresh,
+        &["db", "restore", backup.to_str().unwrap(), "--force"],
+    );
+    assert_eq!(ok(&fresh, &["peer", "list"]), peers);
+
+    // Removing a user removes their profiles.
+    ok(&dir, &["user", "remove", "bob"]);
+    assert!(!ok(&dir, &["peer", "list"]).contains("laptop"));
+}
+
+#[test]
+fn bad_input_fails_clearly_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["init"]);
+    let before = (ok(dir, &["user", "list"]), ok(dir, &["peer", "list"]));
+
+    let err = fails(
+        dir,
+        &["user", "add", "Bad Name", "--password", "long enough"],
+    );
+    assert!(err.contains("username"), "{err}");
+    let err = fails(dir, &["user", "add", "dave", "--password", "short"]);
+    assert!(err.contains("password"), "{err}");
+    fails(dir, &["user", "add", "admin", "--password", "long enough"]);
+    fails(dir, &["user", "remove", "nobody"]);
+    let err = fails(dir, &["user", "remove", "admin"]);
+    assert!(err.contains("last superuser"), "{err}");
+    let err = fails(dir, &["peer", "add", "x", "--public-key", "not-a-key"]);
+    assert!(err.contains("key"), "{err}");
+    fails(dir, &["peer", "add", "x", "--user", "nobody"]);
+    fails(dir, &["peer", "add", "default"]);
+    fails(dir, &["peer", "remove", "nothing"]);
+    fails(dir, &["getconf", "nothing"]);
+    fails(dir, &["token", "revoke", "not-a-uuid"]);
+    let err = fails(dir, &["db", "restore", "/nonexistent/backup.json"]);
+    assert!(err.contains("/nonexistent/backup.json"), "{err}");
+
+    // Unknown flags and values are rejected by the parser (exit 2) with usage help.
+    let out = mistborn(dir, &["peer", "add", "x", "--kind", "ipsec"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    assert_eq!(
+        (ok(dir, &["user", "list"]), ok(dir, &["peer", "list"])),
+        before
+    );
+}
+
+#[test]
+fn config_file_and_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("from-file");
+    let config = tmp.path().join("mistborn.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\nendpoint = \"vpn.example.org\"\n[wireguard]\nlisten_port = 4500\nsubnet_v4 = \"10.77.0.0/24\"\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let run = |extra: &[(&str, &str)], args: &[&str]| {
+        let mut c = Command::new(BIN);
+        for var in mistborn_core::config::ENV_VARS {
+            c.env_remove(var);
+        }
+        c.arg("--config")
+            .arg(&config)
+            .args(args)
+            .envs(extra.iter().copied());
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", show(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&[], &["init"]);
+    assert!(data.join("admin-password").exists());
+    let conf = run(&[("MISTBORN_WG_PORT", "4600")], &["getconf", "--no-qr"]);
+    assert!(conf.contains("Address = 10.77.0.2/32"), "{conf}");
+    assert!(
+        conf.contains("Endpoint = vpn.example.org:4600"),
+        "env overrides the file: {conf}"
+    );
+
+    let bad = Command::new(BIN)
+        .arg("--config")
+        .arg(tmp.path().join("missing.toml"))
+        .arg("user")
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("missing.toml"));
+}
+
+#[test]
+fn serve_answers_http_and_stops_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut child = mistborn(dir, &["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    let addr = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(rest) = line.strip_prefix("serving the API on http://") {
+            break rest.split('/').next().unwrap().to_string();
+        }
+    };
+    assert!(seen.contains("first start"), "{seen}");
+    assert!(seen.contains("data plane: OFF"), "{seen}");
+
+    let token = ok(dir, &["token", "add", "curl"]);
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "GET /api/v1/profiles HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        token.trim()
+    )
+    .unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut s, &mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"name\":\"default\""), "{response}");
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "serve ignored SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("SIGTERM")), "{rest:?}");
+}
