@@ -2,7 +2,7 @@
 //! core never depends on utoipa and the API shape is stated in one place. Request bodies reject
 //! unknown fields, so a typo is an error rather than a silently ignored setting.
 
-use mistborn_core::peers::{ListenPort, NewPeer, Peer, PeerKind, PeerUpdate};
+use mistborn_core::peers::{EnrollmentAnswer, ListenPort, NewPeer, Peer, PeerKind, PeerUpdate};
 use mistborn_core::users::{ApiToken, NewToken, Role, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -330,4 +330,73 @@ pub struct UserFilter {
     /// Only this user's items (id or username); superusers may name anyone.
     #[serde(default)]
     pub user: Option<String>,
+}
+
+/// Body of `POST /api/v1/profiles/enroll`: a device that generated its own key pair sends only
+/// the public half.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollDevice {
+    /// Display name: 1-64 printable characters, unique per user.
+    pub name: String,
+    /// The device's WireGuard public key (base64).
+    pub public_key: String,
+    /// Owner by id or username; defaults to the caller (others need a superuser).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Defaults to `wireguard`.
+    #[serde(default)]
+    pub kind: Option<ProfileKind>,
+    /// Defaults to false.
+    #[serde(default)]
+    pub client_to_client: Option<bool>,
+    /// Defaults to `default`.
+    #[serde(default)]
+    pub listen_port: Option<ProfilePort>,
+}
+
+/// Everything a self-keyed device needs for its config except its private key, which it adds
+/// itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Enrollment {
+    /// The created profile's id.
+    pub profile_id: String,
+    /// Its display name.
+    pub profile_name: String,
+    /// WireGuard-only or MFA.
+    pub kind: ProfileKind,
+    /// The device's tunnel IPv4 address.
+    pub address_v4: String,
+    /// The device's tunnel IPv6 address.
+    pub address_v6: String,
+    /// Resolver addresses for the config's `DNS` line.
+    pub dns: Vec<String>,
+    /// The device public key that was registered.
+    pub public_key: String,
+    /// The server's public key.
+    pub server_public_key: String,
+    /// The profile's preshared key.
+    pub preshared_key: String,
+    /// Server host as devices reach it.
+    pub endpoint_host: String,
+    /// UDP port the device dials.
+    pub endpoint_port: u16,
+}
+
+impl From<EnrollmentAnswer> for Enrollment {
+    fn from(a: EnrollmentAnswer) -> Self {
+        Self {
+            profile_id: a.profile_id.to_string(),
+            profile_name: a.profile_name.to_string(),
+            kind: a.kind.into(),
+            address_v4: a.address_v4.to_string(),
+            address_v6: a.address_v6.to_string(),
+            dns: a.dns.iter().map(ToString::to_string).collect(),
+            public_key: a.public_key.to_base64(),
+            server_public_key: a.server_public_key.to_base64(),
+            preshared_key: a.preshared_key.to_base64(),
+            endpoint_host: a.endpoint_host,
+            endpoint_port: a.endpoint_port,
+        }
+    }
 }

@@ -4,17 +4,21 @@
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use mistborn_core::peers::EnrollmentRequest;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Auth, Json, Path, Query};
-use crate::model::{CreateProfile, ProfileView, UpdateProfile, UserFilter};
+use crate::model::{
+    CreateProfile, EnrollDevice, Enrollment, ProfileView, UpdateProfile, UserFilter,
+};
 use crate::state::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_profiles, create_profile))
+        .routes(routes!(enroll_device))
         .routes(routes!(get_profile, update_profile, delete_profile))
         .routes(routes!(profile_config))
         .routes(routes!(profile_qr))
@@ -62,6 +66,35 @@ async fn create_profile(
 ) -> Result<(StatusCode, Json<ProfileView>), ApiError> {
     let peer = s.mistborn.peers().create(&actor, body.into()).await?;
     Ok((StatusCode::CREATED, Json(peer.into())))
+}
+
+/// Enrolls a device that generated its own key pair: creates its profile with the device's
+/// public key and answers with the rest of its config, so the private key never leaves it.
+#[utoipa::path(post, path = "/profiles/enroll", tag = "profiles",
+    request_body = EnrollDevice,
+    responses(
+        (status = 201, body = Enrollment),
+        (status = 400, description = "Bad name, public key or body", body = ErrorBody),
+        (status = 401, description = "No or bad token", body = ErrorBody),
+        (status = 404, description = "No such user (or not visible to the caller)", body = ErrorBody),
+        (status = 409, description = "Name or key taken, or the address pool is full (`pool_exhausted`)", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn enroll_device(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Json(body): Json<EnrollDevice>,
+) -> Result<(StatusCode, Json<Enrollment>), ApiError> {
+    let kind = body.kind.map(Into::into).unwrap_or_default();
+    let mut request = EnrollmentRequest::new(&body.name, &body.public_key, kind)?;
+    request.client_to_client = body.client_to_client.unwrap_or(false);
+    request.listen_port = body.listen_port.map(Into::into).unwrap_or_default();
+    let answer = s
+        .mistborn
+        .peers()
+        .enroll(&actor, body.user.as_deref(), request)
+        .await?;
+    Ok((StatusCode::CREATED, Json(answer.into())))
 }
 
 /// One profile.

@@ -440,3 +440,45 @@ async fn tokens_list_create_revoke() {
         .assert_error(StatusCode::UNAUTHORIZED, "unauthenticated");
     assert_eq!(app.get("/api/v1/me", &bob).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn enroll_answers_everything_but_the_private_key() {
+    let app = TestApp::new().await;
+    let bob = app.regular_user("bob").await;
+    let device = mistborn_core::crypto::KeyPair::generate();
+    let r = app
+        .post(
+            "/api/v1/profiles/enroll",
+            &bob,
+            json!({"name": "phone", "public_key": device.public.to_base64(), "listen_port": "udp53"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let a = r.json();
+    assert_eq!(a["public_key"], device.public.to_base64());
+    assert_eq!(
+        a["server_public_key"],
+        app.m.server_public_key().to_base64()
+    );
+    assert_eq!(a["endpoint_port"], 53);
+    assert_eq!(a["dns"].as_array().unwrap().len(), 2);
+    assert!(!r.text().contains(&device.private.to_base64()));
+    let id = a["profile_id"].as_str().unwrap();
+    let p = app
+        .get(&format!("/api/v1/profiles/{id}"), &bob)
+        .await
+        .json();
+    assert_eq!(p["address_v4"], a["address_v4"]);
+    assert_eq!(p["server_generated_key"], false);
+
+    app.post(
+        "/api/v1/profiles/enroll",
+        &bob,
+        json!({"name": "tablet", "public_key": "nope"}),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "invalid_input");
+    app.post("/api/v1/profiles/enroll", &bob, json!({"name": "tablet"}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_json");
+}

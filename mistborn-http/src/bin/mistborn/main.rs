@@ -17,6 +17,12 @@ use cli::{Cli, Command, DbCommand};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader goes away (`mistborn peer list | head`)
+    // instead of panicking on a failed print.
+    // SAFETY: sets the process-wide disposition of SIGPIPE, which nothing else here handles.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Serve { .. }) {
         "info"
