@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`: routes and their OpenAPI description, built together from the
 //! handlers' `#[utoipa::path]` annotations so the spec cannot drift from the router.
 
+mod dns;
 mod profiles;
 mod tokens;
 mod users;
@@ -32,6 +33,7 @@ pub const API_PREFIX: &str = "/api/v1";
         (name = "users", description = "User accounts"),
         (name = "tokens", description = "API tokens"),
         (name = "profiles", description = "WireGuard profiles (one per device)"),
+        (name = "dns", description = "DNS filtering: block lists, rules, query log, statistics"),
         (name = "meta", description = "This description"),
     )
 )]
@@ -70,6 +72,7 @@ fn parts() -> (Router<AppState>, Spec) {
         .merge(users::routes())
         .merge(tokens::routes())
         .merge(profiles::routes())
+        .merge(dns::routes())
         .routes(utoipa_axum::routes!(openapi_json));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, v1)

@@ -77,6 +77,9 @@ pub enum Command {
     /// Back up or restore the whole database.
     #[command(subcommand)]
     Db(DbCommand),
+    /// DNS filtering: block lists, allow/deny rules, query log, statistics.
+    #[command(subcommand)]
+    Dns(DnsCommand),
     /// Print the OpenAPI description of the REST API (JSON).
     Openapi,
 }
@@ -212,5 +215,92 @@ pub enum DbCommand {
         /// Replace everything that is there.
         #[arg(long)]
         force: bool,
+    },
+}
+
+/// `mistborn dns ...`
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// List the block lists with their entry and invalid-line counts.
+    Lists,
+    /// Add a block list by URL (downloaded now, then on the refresh schedule) or from a file
+    /// (hosts, plain domains or adblock `||name^` / `@@||name^` lines).
+    Add {
+        /// Unique name, shown as "blocked by" in the log.
+        name: String,
+        /// http(s) URL.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// A list file to upload.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Turn a list on.
+    Enable {
+        /// List name or id.
+        list: String,
+    },
+    /// Turn a list off.
+    Disable {
+        /// List name or id.
+        list: String,
+    },
+    /// Download a URL list again; a failed or garbage download keeps the last good copy (exit 1).
+    Refresh {
+        /// List name or id.
+        list: String,
+    },
+    /// Delete a list.
+    Remove {
+        /// List name or id.
+        list: String,
+    },
+    /// Your own allow / deny / wildcard-deny rules.
+    #[command(subcommand)]
+    Rule(DnsRuleCommand),
+    /// Show the query log, newest first, with the profile and user behind each address.
+    Log {
+        /// At most this many rows.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Only this user's queries.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Only this client address.
+        #[arg(long, value_name = "ADDR")]
+        client: Option<String>,
+        /// Only blocked queries.
+        #[arg(long)]
+        blocked: bool,
+    },
+    /// Totals, blocked share, top domains, top blocked and top clients.
+    Stats {
+        /// Over the last this many hours.
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+        /// Entries per ranking.
+        #[arg(long, default_value_t = 10)]
+        top: i64,
+    },
+}
+
+/// `mistborn dns rule ...`
+#[derive(Debug, Subcommand)]
+pub enum DnsRuleCommand {
+    /// List the rules.
+    List,
+    /// Add a rule: `allow` (the name and its subdomains are never blocked), `deny` (exactly the
+    /// name) or `wildcard` (every subdomain of the name).
+    Add {
+        /// Rule kind.
+        #[arg(value_parser = ["allow", "deny", "wildcard"])]
+        kind: String,
+        /// The domain.
+        name: String,
+    },
+    /// Delete a rule by id (see `dns rule list`).
+    Remove {
+        /// Rule id.
+        id: String,
     },
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod db;
+mod dns;
 mod output;
 mod peers;
 mod serve;
@@ -75,6 +76,7 @@ async fn run(cli: Cli) -> Result<()> {
                     no_qr,
                 } => peers::getconf(&m, profile, user, no_qr).await,
                 Command::Db(DbCommand::Backup { file }) => db::backup(&m, &file).await,
+                Command::Dns(cmd) => dns::dns(&m, cmd).await,
                 Command::Serve { .. }
                 | Command::Init
                 | Command::Openapi
