@@ -26,7 +26,7 @@ async fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let default_level = if matches!(cli.command, Command::Serve { .. }) {
-        "info"
+        "info,hickory_server=warn,hickory_resolver=warn,hickory_net=warn"
     } else {
         "warn"
     };

@@ -69,6 +69,22 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
     }
     // Further background tasks (data-plane reconciler, DNS, ...) are spawned into `tasks` here
     // with `shutdown.wait()`; a task that ends early stops the whole server.
+    if m.config().dns.enabled {
+        // Without the tunnel addresses (no data plane) or the right to bind port 53 the resolver
+        // cannot start: say so and keep serving the API.
+        match mistborn_core::dns::Resolver::start(&m).await {
+            Ok(dns) => {
+                println!("serving DNS on {:?} (UDP and TCP)", dns.local_addrs());
+                let stop = shutdown.wait();
+                tasks.spawn(async move {
+                    stop.await;
+                    dns.shutdown().await;
+                    Ok("DNS")
+                });
+            }
+            Err(e) => println!("DNS resolver: OFF ({e}); set [dns] listen to serve elsewhere"),
+        }
+    }
 
     let mut outcome = Ok(());
     tokio::select! {
