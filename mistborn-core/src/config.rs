@@ -94,6 +94,8 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     /// The reverse proxy for `home` and service subdomains.
     pub proxy: crate::proxy::ProxyConfig,
+    /// The nftables firewall.
+    pub firewall: crate::firewall::FirewallConfig,
 }
 
 impl Default for Config {
@@ -108,6 +110,7 @@ impl Default for Config {
             dns: crate::dns::DnsConfig::default(),
             auth: crate::auth::AuthConfig::default(),
             proxy: crate::proxy::ProxyConfig::default(),
+            firewall: crate::firewall::FirewallConfig::default(),
         }
     }
 }
@@ -234,6 +237,7 @@ impl Config {
             ));
         }
         self.dns.validate()?;
+        self.firewall.validate()?;
         if let Some(url) = &self.database_url {
             let known = ["sqlite:", "postgres://", "postgresql://"];
             if !known.iter().any(|scheme| url.starts_with(scheme)) {

@@ -62,6 +62,9 @@ pub enum Error {
         /// How many client addresses it holds.
         size: u64,
     },
+    /// The firewall could not be applied or read (nft missing, refused ruleset, netlink).
+    #[error("firewall: {0}")]
+    Firewall(String),
     /// Too many failed attempts from this user or address.
     #[error("too many failed attempts: try again in {retry_after_secs} seconds")]
     Throttled {
@@ -128,6 +131,7 @@ impl Error {
             Error::Forbidden(_) => ErrorKind::Forbidden,
             Error::Conflict(_) | Error::PoolExhausted { .. } => ErrorKind::Conflict,
             Error::Throttled { .. } => ErrorKind::RateLimited,
+            Error::Firewall(_) => ErrorKind::Internal,
             Error::Config(_) => ErrorKind::InvalidInput,
             Error::Store(_)
             | Error::Migrate(_)
@@ -148,6 +152,7 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::PoolExhausted { .. } => "pool_exhausted",
             Error::Throttled { .. } => "throttled",
+            Error::Firewall(_) => "firewall",
             Error::Config(_) => "config",
             Error::Store(_) | Error::Migrate(_) => "store",
             Error::Io { .. } => "io",

@@ -22,6 +22,7 @@ pub mod config;
 pub mod crypto;
 pub mod dns;
 pub mod error;
+pub mod firewall;
 mod mistborn;
 pub mod peers;
 pub mod proxy;

@@ -33,6 +33,8 @@ pub enum Change {
     },
     /// DNS lists or rules.
     Dns,
+    /// Firewall settings (Coppercloud lists).
+    Firewall,
 }
 
 /// File names inside the data dir.
@@ -173,6 +175,11 @@ impl Mistborn {
     /// The auth API: second factor, sessions, forward-auth.
     pub fn auth(&self) -> Auth<'_> {
         Auth { m: self }
+    }
+
+    /// The firewall API: Coppercloud lists.
+    pub fn firewall(&self) -> crate::firewall::Firewall<'_> {
+        crate::firewall::Firewall { m: self }
     }
 
     /// The TLS API: local CA and the service certificate.

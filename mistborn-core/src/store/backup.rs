@@ -87,6 +87,22 @@ const TABLES: &[(&str, &[&str])] = &[
             "expires_at",
         ],
     ),
+    (
+        "coppercloud_lists",
+        &[
+            "id",
+            "name",
+            "mode",
+            "url",
+            "enabled",
+            "content",
+            "entries",
+            "refreshed_at",
+            "last_error",
+            "created_at",
+            "updated_at",
+        ],
+    ),
 ];
 
 /// Integer columns; every other column is text.
@@ -101,6 +117,10 @@ fn is_integer(column: &str) -> bool {
             | "last_step"
             | "used_at"
             | "expires_at"
+            | "enabled"
+            | "entries"
+            | "refreshed_at"
+            | "updated_at"
     )
 }
 

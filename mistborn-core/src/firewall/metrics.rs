@@ -1,0 +1,191 @@
+//! Probe and hit metrics read back from the live table (`nft -j`): unsolicited packets per source,
+//! protocol and destination port (the dynamic sets `probes4`/`probes6`) and each Coppercloud
+//! list's hit counter. Parsing is pure; reading runs where the table lives.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Unsolicited packets from one source to one port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probe {
+    /// Source address.
+    pub source: IpAddr,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// Destination port.
+    pub port: u16,
+    /// Packets counted.
+    pub packets: u64,
+}
+
+/// Packets to one port, over all sources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortCount {
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// Destination port.
+    pub port: u16,
+    /// Packets counted.
+    pub packets: u64,
+    /// Distinct sources.
+    pub sources: u64,
+}
+
+/// Packets from one source, over all ports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceCount {
+    /// Source address.
+    pub source: IpAddr,
+    /// Packets counted.
+    pub packets: u64,
+    /// Distinct ports probed.
+    pub ports: u64,
+}
+
+/// Hits of one Coppercloud list since the table was last replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListHits {
+    /// List id.
+    pub id: String,
+    /// Packets that matched.
+    pub packets: u64,
+    /// Bytes that matched.
+    pub bytes: u64,
+}
+
+/// What the firewall counted since the table was last replaced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Most probed ports, most packets first.
+    pub top_ports: Vec<PortCount>,
+    /// Most active sources, most packets first.
+    pub top_sources: Vec<SourceCount>,
+    /// Every (source, port) pair, most packets first.
+    pub probes: Vec<Probe>,
+    /// Coppercloud hits per list.
+    pub lists: Vec<ListHits>,
+}
+
+fn proto_name(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(match n.as_u64()? {
+            6 => "tcp".into(),
+            17 => "udp".into(),
+            other => other.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+fn port_of(v: &Value) -> Option<u16> {
+    match v {
+        Value::Number(n) => u16::try_from(n.as_u64()?).ok(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// The probes in the output of `nft -j list set inet mistborn probes4` (or `probes6`).
+pub fn parse_probe_set(json: &Value) -> Vec<Probe> {
+    let mut out = Vec::new();
+    let items = json["nftables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    for item in items {
+        let Some(elems) = item["set"]["elem"].as_array() else {
+            continue;
+        };
+        for e in elems {
+            let e = &e["elem"];
+            let parts = e["val"]["concat"].as_array();
+            let (Some(parts), Some(packets)) = (parts, e["counter"]["packets"].as_u64()) else {
+                continue;
+            };
+            let (Some(source), Some(protocol), Some(port)) = (
+                parts
+                    .first()
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse().ok()),
+                parts.get(1).and_then(proto_name),
+                parts.get(2).and_then(port_of),
+            ) else {
+                continue;
+            };
+            out.push(Probe {
+                source,
+                protocol,
+                port,
+                packets,
+            });
+        }
+    }
+    out
+}
+
+/// The `cc_<id>` counters in the output of `nft -j list counters table inet mistborn`.
+pub fn parse_list_counters(json: &Value) -> Vec<ListHits> {
+    let items = json["nftables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let mut out: Vec<ListHits> = items
+        .iter()
+        .filter_map(|i| {
+            let c = &i["counter"];
+            let id = c["name"].as_str()?.strip_prefix("cc_")?.to_string();
+            Some(ListHits {
+                id,
+                packets: c["packets"].as_u64().unwrap_or(0),
+                bytes: c["bytes"].as_u64().unwrap_or(0),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+/// Aggregates probes into the top-`n` ports and sources.
+pub fn summarize(mut probes: Vec<Probe>, lists: Vec<ListHits>, n: usize) -> Metrics {
+    probes.sort_by(|a, b| {
+        b.packets
+            .cmp(&a.packets)
+            .then(a.source.cmp(&b.source))
+            .then(a.port.cmp(&b.port))
+    });
+    let mut ports: BTreeMap<(String, u16), (u64, u64)> = BTreeMap::new();
+    let mut sources: BTreeMap<IpAddr, (u64, u64)> = BTreeMap::new();
+    for p in &probes {
+        let e = ports.entry((p.protocol.clone(), p.port)).or_default();
+        e.0 += p.packets;
+        e.1 += 1;
+        let s = sources.entry(p.source).or_default();
+        s.0 += p.packets;
+        s.1 += 1;
+    }
+    let mut top_ports: Vec<PortCount> = ports
+        .into_iter()
+        .map(|((protocol, port), (packets, sources))| PortCount {
+            protocol,
+            port,
+            packets,
+            sources,
+        })
+        .collect();
+    top_ports.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.port.cmp(&b.port)));
+    top_ports.truncate(n);
+    let mut top_sources: Vec<SourceCount> = sources
+        .into_iter()
+        .map(|(source, (packets, ports))| SourceCount {
+            source,
+            packets,
+            ports,
+        })
+        .collect();
+    top_sources.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.source.cmp(&b.source)));
+    top_sources.truncate(n);
+    Metrics {
+        top_ports,
+        top_sources,
+        probes,
+        lists,
+    }
+}

@@ -1,0 +1,67 @@
+//! The firewall: one nftables table, `inet mistborn`, owned entirely by Mistborn and never
+//! touching any other table (Docker's, the admin's own).
+//!
+//! [`policy`] turns configuration and stored state (profiles, live MFA sessions, Coppercloud
+//! lists, the external interface) into a [`Policy`]; [`ruleset::render`] makes it one nft script
+//! that replaces the table in a single transaction, so a failed apply leaves the previous table
+//! in force. Per-device state lives in address sets: [`plan`] finds when only elements changed,
+//! and those go straight over netlink (rustables), so an MFA login adds or removes one element
+//! without rebuilding the table or starting a process. [`FirewallPlane`] runs the reconciler;
+//! [`Firewall`] (`Mistborn::firewall()`) manages the Coppercloud lists in the store.
+
+mod config;
+pub mod coppercloud;
+mod desired;
+pub mod intervals;
+mod lists;
+pub mod metrics;
+mod netlink;
+mod nft;
+pub mod plan;
+pub mod policy;
+mod reconciler;
+pub mod ruleset;
+mod store;
+
+pub use config::FirewallConfig;
+pub use coppercloud::{BadLine, ListMode, ParsedList, check_list, parse_list};
+pub use lists::{CopperList, Firewall, ListUpdate, NewList, RefreshOutcome};
+pub use metrics::{ListHits, Metrics, PortCount, Probe, SourceCount};
+pub use plan::{ElementChange, FirewallPlan, plan};
+pub use policy::{AddressSet, ListRule, Policy, PolicyInput, ProfileRule, Structure, TABLE, policy};
+pub use reconciler::{FirewallOptions, FirewallPlane, FirewallStatus, PolicyList, PolicyView};
+
+/// Low-level calls for benchmarks and system tests: apply a script, send elements, read the
+/// table, find the default route. They act on the calling thread's network namespace.
+pub mod raw {
+    use super::plan::ElementChange;
+    use crate::error::Result;
+
+    /// Applies an nft script in one transaction.
+    pub fn apply_script(script: &str) -> Result<()> {
+        super::nft::apply_script(script)
+    }
+
+    /// Adds and removes address-set elements over netlink.
+    pub fn send_elements(changes: &[ElementChange]) -> Result<()> {
+        super::netlink::send_elements(changes)
+    }
+
+    /// `nft -s list table inet mistborn`.
+    pub fn table_text() -> Result<Option<String>> {
+        super::nft::list_table_text(true)
+    }
+
+    /// The default route's interface.
+    pub fn default_route_interface() -> std::io::Result<Option<String>> {
+        super::netlink::default_route_interface()
+    }
+
+    /// Deletes the table.
+    pub fn delete_table() -> Result<()> {
+        super::nft::delete_table()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,241 @@
+//! Renders a [`Policy`] as one nft script that replaces the `inet mistborn` table in a single
+//! transaction: `table` (create if absent), `delete table`, then the full table. `nft -f` runs a
+//! file as one transaction, so a script that fails anywhere leaves the previous table in force.
+//! Text rather than JSON: measured faster to load for 100k-element interval sets.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use super::coppercloud::ListMode;
+use super::policy::{AddressSet, DNS_PORTS, Policy, Structure, TABLE};
+
+/// Size of the dynamic sets that count unsolicited packets per source, protocol and port.
+pub const PROBE_SET_SIZE: u32 = 65_535;
+
+fn port_list(ports: &[u16]) -> String {
+    match ports {
+        [p] => p.to_string(),
+        _ => format!(
+            "{{ {} }}",
+            ports
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn elements(addrs: &BTreeSet<IpAddr>, v6: bool) -> String {
+    addrs
+        .iter()
+        .filter(|a| a.is_ipv6() == v6)
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn addr_set(out: &mut String, name: &str, v6: bool, elems: &str) {
+    let ty = if v6 { "ipv6_addr" } else { "ipv4_addr" };
+    if elems.is_empty() {
+        let _ = writeln!(out, "  set {name} {{ type {ty}; }}");
+    } else {
+        let _ = writeln!(out, "  set {name} {{ type {ty}; elements = {{ {elems} }}; }}");
+    }
+}
+
+/// The nft script that replaces the table with `policy`.
+pub fn render(policy: &Policy) -> String {
+    let s = &policy.structure;
+    let mut o = String::with_capacity(4096);
+    let _ = writeln!(o, "table inet {TABLE}\ndelete table inet {TABLE}");
+    let _ = writeln!(o, "table inet {TABLE} {{");
+    for set in [AddressSet::MfaPending, AddressSet::ClientToClient] {
+        for v6 in [false, true] {
+            addr_set(&mut o, set.set_name(v6), v6, &elements(policy.set(set), v6));
+        }
+    }
+    for (name, ty) in [("probes4", "ipv4_addr"), ("probes6", "ipv6_addr")] {
+        let _ = writeln!(
+            o,
+            "  set {name} {{ type {ty} . inet_proto . inet_service; size {PROBE_SET_SIZE}; flags dynamic; counter; }}"
+        );
+    }
+    for l in &s.lists {
+        let _ = writeln!(o, "  counter cc_{} {{ }}", l.id);
+        for (v6, iv) in [(false, &l.parsed.v4), (true, &l.parsed.v6)] {
+            let ty = if v6 { "ipv6_addr" } else { "ipv4_addr" };
+            let fam = if v6 { 6 } else { 4 };
+            if iv.is_empty() {
+                let _ = writeln!(o, "  set cc_{}_{fam} {{ type {ty}; flags interval; }}", l.id);
+            } else {
+                let _ = writeln!(
+                    o,
+                    "  set cc_{}_{fam} {{ type {ty}; flags interval; elements = {{ {} }}; }}",
+                    l.id,
+                    iv.render(v6)
+                );
+            }
+        }
+    }
+    nat_chains(&mut o, s);
+    coppercloud_chain(&mut o, s);
+    input_chain(&mut o, s);
+    forward_chain(&mut o, s);
+    output_chain(&mut o, s);
+    o.push_str("}\n");
+    o
+}
+
+fn nat_chains(o: &mut String, s: &Structure) {
+    let _ = writeln!(
+        o,
+        "  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;"
+    );
+    if let Some(ext) = &s.external_interface
+        && !s.redirect_ports.is_empty()
+    {
+        let ports: Vec<u16> = s.redirect_ports.iter().copied().collect();
+        // Only on the external interface: the tunnel's own udp/53 is the resolver.
+        let _ = writeln!(
+            o,
+            "    iifname \"{ext}\" udp dport {} redirect to :{}",
+            port_list(&ports),
+            s.wireguard_port
+        );
+    }
+    o.push_str("  }\n");
+    let _ = writeln!(
+        o,
+        "  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;"
+    );
+    if let Some(ext) = &s.external_interface {
+        let _ = writeln!(o, "    oifname \"{ext}\" ip saddr {} masquerade", s.subnet_v4);
+        let _ = writeln!(o, "    oifname \"{ext}\" ip6 saddr {} masquerade", s.subnet_v6);
+    }
+    o.push_str("  }\n");
+}
+
+fn coppercloud_chain(o: &mut String, s: &Structure) {
+    o.push_str("  chain coppercloud {\n");
+    for l in &s.lists {
+        let verdict = match l.mode {
+            ListMode::Allow => "return",
+            ListMode::Block => "drop",
+        };
+        for (fam, ip) in [(4, "ip"), (6, "ip6")] {
+            let empty = if fam == 4 {
+                l.parsed.v4.is_empty()
+            } else {
+                l.parsed.v6.is_empty()
+            };
+            if empty {
+                continue;
+            }
+            for dir in ["daddr", "saddr"] {
+                let _ = writeln!(
+                    o,
+                    "    {ip} {dir} @cc_{id}_{fam} counter name \"cc_{id}\" {verdict}",
+                    id = l.id
+                );
+            }
+        }
+    }
+    o.push_str("  }\n");
+}
+
+fn input_chain(o: &mut String, s: &Structure) {
+    let wg = &s.tunnel_interface;
+    let _ = writeln!(
+        o,
+        "  chain input {{\n    type filter hook input priority filter; policy drop;"
+    );
+    o.push_str("    ct state invalid drop\n    ct state established,related accept\n");
+    o.push_str("    iifname \"lo\" accept\n    jump coppercloud\n");
+    o.push_str("    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert, packet-too-big, destination-unreachable, time-exceeded, parameter-problem } accept\n");
+    o.push_str("    icmp type { destination-unreachable, time-exceeded, parameter-problem } accept\n");
+    // After the prerouting redirect the alternate ports arrive as the WireGuard port.
+    let _ = writeln!(o, "    udp dport {} accept", s.wireguard_port);
+    let dns = port_list(&DNS_PORTS);
+    let _ = writeln!(o, "    iifname \"{wg}\" udp dport {dns} accept");
+    let _ = writeln!(o, "    iifname \"{wg}\" tcp dport {dns} accept");
+    if !s.web_ports.is_empty() {
+        let _ = writeln!(
+            o,
+            "    iifname \"{wg}\" tcp dport {} accept",
+            port_list(&s.web_ports)
+        );
+    }
+    let _ = writeln!(o, "    iifname \"{wg}\" icmp type echo-request accept");
+    let _ = writeln!(o, "    iifname \"{wg}\" icmpv6 type echo-request accept");
+    // Devices waiting for their MFA login get nothing more than web, DNS and ping.
+    let _ = writeln!(o, "    iifname \"{wg}\" ip saddr @mfa_pending4 drop");
+    let _ = writeln!(o, "    iifname \"{wg}\" ip6 saddr @mfa_pending6 drop");
+    let _ = writeln!(o, "    iifname \"{wg}\" tcp dport {} accept", s.ssh_port);
+    if let Some(src) = s.admin_source {
+        let ip = if src.addr().is_ipv6() { "ip6" } else { "ip" };
+        let _ = writeln!(o, "    {ip} saddr {src} tcp dport {} accept", s.ssh_port);
+    }
+    for b in &s.container_bridges {
+        let _ = writeln!(o, "    iifname \"{b}\" accept");
+    }
+    // Everything else is unsolicited: counted per source, protocol and port, then dropped.
+    o.push_str("    meta nfproto ipv4 meta l4proto { tcp, udp } add @probes4 { ip saddr . meta l4proto . th dport }\n");
+    o.push_str("    meta nfproto ipv6 meta l4proto { tcp, udp } add @probes6 { ip6 saddr . meta l4proto . th dport }\n");
+    o.push_str("  }\n");
+}
+
+fn forward_chain(o: &mut String, s: &Structure) {
+    let wg = &s.tunnel_interface;
+    let _ = writeln!(
+        o,
+        "  chain forward {{\n    type filter hook forward priority filter; policy drop;"
+    );
+    o.push_str("    ct state invalid drop\n    ct state established,related accept\n");
+    o.push_str("    jump coppercloud\n");
+    // DNS egress lock: clients use Mistborn's resolver, never an outside one.
+    let dns = port_list(&DNS_PORTS);
+    let _ = writeln!(o, "    iifname \"{wg}\" udp dport {dns} drop");
+    let _ = writeln!(o, "    iifname \"{wg}\" tcp dport {dns} drop");
+    let _ = writeln!(o, "    iifname \"{wg}\" ip saddr @mfa_pending4 drop");
+    let _ = writeln!(o, "    iifname \"{wg}\" ip6 saddr @mfa_pending6 drop");
+    for (ip, fam) in [("ip", 4), ("ip6", 6)] {
+        let _ = writeln!(
+            o,
+            "    iifname \"{wg}\" oifname \"{wg}\" {ip} saddr @c2c{fam} accept"
+        );
+        let _ = writeln!(
+            o,
+            "    iifname \"{wg}\" oifname \"{wg}\" {ip} daddr @c2c{fam} accept"
+        );
+    }
+    let _ = writeln!(o, "    iifname \"{wg}\" oifname \"{wg}\" drop");
+    let _ = writeln!(o, "    iifname \"{wg}\" accept");
+    // Containers may go out; nothing new reaches a published container port from outside the
+    // tunnel (the engine's DNAT turns such packets into forwarded ones).
+    for b in &s.container_bridges {
+        let _ = writeln!(o, "    iifname \"{b}\" accept");
+    }
+    for b in &s.container_bridges {
+        let _ = writeln!(o, "    oifname \"{b}\" drop");
+    }
+    o.push_str("  }\n");
+}
+
+fn output_chain(o: &mut String, s: &Structure) {
+    let _ = writeln!(
+        o,
+        "  chain output {{\n    type filter hook output priority filter; policy accept;"
+    );
+    if let Some(uid) = s.resolver_uid {
+        let dns = port_list(&DNS_PORTS);
+        for proto in ["udp", "tcp"] {
+            let _ = writeln!(
+                o,
+                "    oifname != \"lo\" {proto} dport {dns} meta skuid != {uid} drop"
+            );
+        }
+    }
+    o.push_str("  }\n");
+}
