@@ -82,7 +82,3 @@ impl FirewallConfig {
         Ok(())
     }
 }
-
-pub(crate) fn is_valid_ifname(name: &str) -> bool {
-    valid_ifname(name) && !name.ends_with('*')
-}

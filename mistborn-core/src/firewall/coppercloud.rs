@@ -77,11 +77,12 @@ fn v4_bits(a: std::net::Ipv4Addr) -> u128 {
 /// One entry as an inclusive interval, with its family (`true` = IPv6).
 fn parse_entry(s: &str) -> Option<(bool, u128, u128)> {
     if let Some((a, b)) = s.split_once('-') {
-        return match (IpAddr::from_str(a.trim()).ok()?, IpAddr::from_str(b.trim()).ok()?) {
+        return match (
+            IpAddr::from_str(a.trim()).ok()?,
+            IpAddr::from_str(b.trim()).ok()?,
+        ) {
             (IpAddr::V4(a), IpAddr::V4(b)) if a <= b => Some((false, v4_bits(a), v4_bits(b))),
-            (IpAddr::V6(a), IpAddr::V6(b)) if a <= b => {
-                Some((true, u128::from(a), u128::from(b)))
-            }
+            (IpAddr::V6(a), IpAddr::V6(b)) if a <= b => Some((true, u128::from(a), u128::from(b))),
             _ => None,
         };
     }

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::coppercloud::{ParsedList, parse_list};
-use super::policy::{ListRule, ProfileRule, PolicyInput};
+use super::policy::{ListRule, PolicyInput, ProfileRule};
 use super::store;
 use crate::actor::Actor;
 use crate::error::{Error, Result};
@@ -32,6 +32,10 @@ pub(crate) async fn load_lists(
     let mut out = Vec::with_capacity(rows.len());
     let mut seen = HashMap::new();
     for (id, mode, content) in rows {
+        // The id names nft sets: never let a hand-edited row inject into the script.
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(Error::Corrupt(format!("Coppercloud list id '{id}'")));
+        }
         let hash = xxhash_rust::xxh3::xxh3_64(content.as_bytes());
         let parsed = match cache.get(&id) {
             Some((h, p)) if *h == hash => p.clone(),

@@ -140,9 +140,7 @@ impl Firewall<'_> {
         let url = new.url.as_deref().map(check_url).transpose()?;
         let content = match (&new.content, &url) {
             (Some(c), _) => c.clone(),
-            (None, Some(u)) => download(u)
-                .await
-                .map_err(|e| Error::invalid("url", e))?,
+            (None, Some(u)) => download(u).await.map_err(|e| Error::invalid("url", e))?,
             (None, None) => {
                 return Err(Error::invalid(
                     "content",
@@ -214,7 +212,10 @@ impl Firewall<'_> {
         let Some(url) = list.url.clone() else {
             return Err(Error::invalid(
                 "url",
-                format!("list '{}' was uploaded: it has no URL to refresh from", list.name),
+                format!(
+                    "list '{}' was uploaded: it has no URL to refresh from",
+                    list.name
+                ),
             ));
         };
         let text = download(&url).await;

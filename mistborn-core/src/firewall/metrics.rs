@@ -92,7 +92,10 @@ fn port_of(v: &Value) -> Option<u16> {
 /// The probes in the output of `nft -j list set inet mistborn probes4` (or `probes6`).
 pub fn parse_probe_set(json: &Value) -> Vec<Probe> {
     let mut out = Vec::new();
-    let items = json["nftables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let items = json["nftables"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     for item in items {
         let Some(elems) = item["set"]["elem"].as_array() else {
             continue;
@@ -126,7 +129,10 @@ pub fn parse_probe_set(json: &Value) -> Vec<Probe> {
 
 /// The `cc_<id>` counters in the output of `nft -j list counters table inet mistborn`.
 pub fn parse_list_counters(json: &Value) -> Vec<ListHits> {
-    let items = json["nftables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let items = json["nftables"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let mut out: Vec<ListHits> = items
         .iter()
         .filter_map(|i| {

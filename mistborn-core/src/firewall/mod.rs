@@ -28,7 +28,9 @@ pub use coppercloud::{BadLine, ListMode, ParsedList, check_list, parse_list};
 pub use lists::{CopperList, Firewall, ListUpdate, NewList, RefreshOutcome};
 pub use metrics::{ListHits, Metrics, PortCount, Probe, SourceCount};
 pub use plan::{ElementChange, FirewallPlan, plan};
-pub use policy::{AddressSet, ListRule, Policy, PolicyInput, ProfileRule, Structure, TABLE, policy};
+pub use policy::{
+    AddressSet, ListRule, Policy, PolicyInput, ProfileRule, Structure, TABLE, policy,
+};
 pub use reconciler::{FirewallOptions, FirewallPlane, FirewallStatus, PolicyList, PolicyView};
 
 /// Low-level calls for benchmarks and system tests: apply a script, send elements, read the

@@ -105,7 +105,8 @@ pub(crate) fn default_route_interface() -> io::Result<Option<String>> {
         let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(r)) = reply.payload else {
             continue;
         };
-        if r.header.destination_prefix_length != 0 || r.header.address_family != AddressFamily::Inet {
+        if r.header.destination_prefix_length != 0 || r.header.address_family != AddressFamily::Inet
+        {
             continue;
         }
         let mut table = u32::from(r.header.table);

@@ -97,7 +97,10 @@ pub(crate) fn list_table_text(stateless: bool) -> Result<Option<String>> {
     if stderr.contains("No such file or directory") {
         return Ok(None);
     }
-    Err(Error::Firewall(format!("nft list table: {}", stderr.trim())))
+    Err(Error::Firewall(format!(
+        "nft list table: {}",
+        stderr.trim()
+    )))
 }
 
 /// Deletes the table (used when the firewall is switched off); absent is fine.

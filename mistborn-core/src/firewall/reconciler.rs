@@ -243,7 +243,8 @@ impl FirewallPlane {
         let (cmd, cmd_rx) = mpsc::channel(16);
         if !m.config().firewall.enabled {
             status_tx.send_modify(|s| {
-                s.reason = Some("firewall.enabled is false: the firewall is off by configuration".into())
+                s.reason =
+                    Some("firewall.enabled is false: the firewall is off by configuration".into())
             });
             let _ = cycles_tx.send(1);
             return Self {
@@ -561,7 +562,8 @@ impl Reconciler {
                 // The kernel state is unknown now: the next reconcile replaces the table.
                 self.applied = None;
                 self.report(Some(e.to_string()));
-                self.reconcile().await;
+                let desired = self.desired();
+                self.replace(desired).await;
             }
         }
     }
@@ -575,7 +577,13 @@ impl Reconciler {
                 }
             }
             FirewallPlan::Elements(changes) => self.send_elements(changes).await,
-            FirewallPlan::Replace => {
+            FirewallPlan::Replace => self.replace(desired).await,
+        }
+    }
+
+    async fn replace(&mut self, desired: Policy) {
+        {
+            {
                 let script = ruleset::render(&desired);
                 let t0 = Instant::now();
                 match self.worker.call(move || nft::apply_script(&script)).await {

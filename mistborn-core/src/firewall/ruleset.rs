@@ -41,7 +41,10 @@ fn addr_set(out: &mut String, name: &str, v6: bool, elems: &str) {
     if elems.is_empty() {
         let _ = writeln!(out, "  set {name} {{ type {ty}; }}");
     } else {
-        let _ = writeln!(out, "  set {name} {{ type {ty}; elements = {{ {elems} }}; }}");
+        let _ = writeln!(
+            out,
+            "  set {name} {{ type {ty}; elements = {{ {elems} }}; }}"
+        );
     }
 }
 
@@ -68,7 +71,11 @@ pub fn render(policy: &Policy) -> String {
             let ty = if v6 { "ipv6_addr" } else { "ipv4_addr" };
             let fam = if v6 { 6 } else { 4 };
             if iv.is_empty() {
-                let _ = writeln!(o, "  set cc_{}_{fam} {{ type {ty}; flags interval; }}", l.id);
+                let _ = writeln!(
+                    o,
+                    "  set cc_{}_{fam} {{ type {ty}; flags interval; }}",
+                    l.id
+                );
             } else {
                 let _ = writeln!(
                     o,
@@ -111,8 +118,16 @@ fn nat_chains(o: &mut String, s: &Structure) {
         "  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;"
     );
     if let Some(ext) = &s.external_interface {
-        let _ = writeln!(o, "    oifname \"{ext}\" ip saddr {} masquerade", s.subnet_v4);
-        let _ = writeln!(o, "    oifname \"{ext}\" ip6 saddr {} masquerade", s.subnet_v6);
+        let _ = writeln!(
+            o,
+            "    oifname \"{ext}\" ip saddr {} masquerade",
+            s.subnet_v4
+        );
+        let _ = writeln!(
+            o,
+            "    oifname \"{ext}\" ip6 saddr {} masquerade",
+            s.subnet_v6
+        );
     }
     o.push_str("  }\n");
 }
@@ -154,7 +169,9 @@ fn input_chain(o: &mut String, s: &Structure) {
     o.push_str("    ct state invalid drop\n    ct state established,related accept\n");
     o.push_str("    iifname \"lo\" accept\n    jump coppercloud\n");
     o.push_str("    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert, packet-too-big, destination-unreachable, time-exceeded, parameter-problem } accept\n");
-    o.push_str("    icmp type { destination-unreachable, time-exceeded, parameter-problem } accept\n");
+    o.push_str(
+        "    icmp type { destination-unreachable, time-exceeded, parameter-problem } accept\n",
+    );
     // After the prerouting redirect the alternate ports arrive as the WireGuard port.
     let _ = writeln!(o, "    udp dport {} accept", s.wireguard_port);
     let dns = port_list(&DNS_PORTS);

@@ -31,18 +31,18 @@ fn list_from_row(r: &AnyRow) -> Result<CopperList> {
 }
 
 pub(crate) async fn lists(pool: &AnyPool) -> Result<Vec<CopperList>> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM coppercloud_lists ORDER BY name"
-    ))
+    )))
     .fetch_all(pool)
     .await?;
     rows.iter().map(list_from_row).collect()
 }
 
 pub(crate) async fn list(pool: &AnyPool, key: &str) -> Result<Option<CopperList>> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM coppercloud_lists WHERE id = $1 OR name = $1"
-    ))
+    )))
     .bind(key)
     .fetch_optional(pool)
     .await?;

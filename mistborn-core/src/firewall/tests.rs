@@ -60,7 +60,10 @@ fn mfa_profiles_without_session_are_pending_both_families() {
     i.open_addresses = ["10.15.91.3", "fd15:91::3"].map(ip).into();
     let p = policy(&i);
     assert_eq!(p.mfa_pending, ["10.15.91.4", "fd15:91::4"].map(ip).into());
-    assert_eq!(p.client_to_client, ["10.15.91.4", "fd15:91::4"].map(ip).into());
+    assert_eq!(
+        p.client_to_client,
+        ["10.15.91.4", "fd15:91::4"].map(ip).into()
+    );
     assert_eq!(p.structure.redirect_ports, [443].into());
 }
 
@@ -69,9 +72,11 @@ fn rendered_table_replaces_only_its_own_table_and_is_deterministic() {
     let i = input();
     let text = render(&policy(&i));
     assert_eq!(text, render(&policy(&i)));
-    assert!(text.starts_with(
-        "table inet mistborn\ndelete table inet mistborn\ntable inet mistborn {\n"
-    ));
+    assert!(
+        text.starts_with(
+            "table inet mistborn\ndelete table inet mistborn\ntable inet mistborn {\n"
+        )
+    );
     assert!(!text.contains("flush ruleset"));
     let tables: BTreeSet<&str> = text
         .lines()
@@ -162,7 +167,10 @@ fn plan_uses_elements_for_device_state_and_replace_for_structure() {
         panic!("expected elements");
     };
     assert_eq!(ch.len(), 2);
-    assert!(ch.iter().all(|c| c.add && c.set == AddressSet::ClientToClient));
+    assert!(
+        ch.iter()
+            .all(|c| c.add && c.set == AddressSet::ClientToClient)
+    );
 
     let mut port = i.clone();
     port.profiles[0].listen_port = ListenPort::Udp53;
@@ -201,15 +209,25 @@ fn coppercloud_lines_comments_ranges_and_families() {
         p.v6.render(true),
         "2001:db8::/48, 2001:db8:1::1-2001:db8:1::ff"
     );
-    assert!(p.v4.contains(u128::from(u32::from(std::net::Ipv4Addr::new(192, 0, 2, 77)))));
-    assert!(!p.v4.contains(u128::from(u32::from(std::net::Ipv4Addr::new(192, 0, 3, 1)))));
+    assert!(p.v4.contains(u128::from(u32::from(std::net::Ipv4Addr::new(
+        192, 0, 2, 77
+    )))));
+    assert!(
+        !p.v4
+            .contains(u128::from(u32::from(std::net::Ipv4Addr::new(192, 0, 3, 1))))
+    );
 }
 
 #[test]
 fn malformed_lines_are_reported_with_their_numbers() {
     let bad = parse_list("192.0.2.1\n<html>\n10.0.0.0/33\n10.0.0.9-10.0.0.1\n").unwrap_err();
-    assert_eq!(bad.iter().map(|b| b.line).collect::<Vec<_>>(), vec![2, 3, 4]);
-    let e = check_list("192.0.2.1\n\nnot-an-ip\n").unwrap_err().to_string();
+    assert_eq!(
+        bad.iter().map(|b| b.line).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+    let e = check_list("192.0.2.1\n\nnot-an-ip\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("line 3: 'not-an-ip'"), "{e}");
     let e = check_list("# only comments\n").unwrap_err().to_string();
     assert!(e.contains("no address"), "{e}");
@@ -217,7 +235,9 @@ fn malformed_lines_are_reported_with_their_numbers() {
 
 #[test]
 fn intervals_merge_overlaps_and_neighbours() {
-    let p = parse_list("10.0.0.0/8\n10.1.0.0/16\n11.0.0.1\n11.0.0.2\n11.0.0.0\n11.0.0.3\n0.0.0.0/0\n").unwrap();
+    let p =
+        parse_list("10.0.0.0/8\n10.1.0.0/16\n11.0.0.1\n11.0.0.2\n11.0.0.0\n11.0.0.3\n0.0.0.0/0\n")
+            .unwrap();
     assert_eq!(p.v4.render(false), "0.0.0.0/0");
     let p = parse_list("11.0.0.1\n11.0.0.2\n11.0.0.0\n11.0.0.3\n").unwrap();
     assert_eq!(p.v4.render(false), "11.0.0.0/30");
@@ -225,7 +245,10 @@ fn intervals_merge_overlaps_and_neighbours() {
     assert_eq!(p.v4.render(false), "11.0.0.1-11.0.0.2");
     let p = parse_list("::/0\n").unwrap();
     assert_eq!(p.v6.render(true), "::/0");
-    assert_eq!(Intervals::merge(vec![(5, 9), (1, 3), (4, 4)]).ranges(), &[(1, 9)]);
+    assert_eq!(
+        Intervals::merge(vec![(5, 9), (1, 3), (4, 4)]).ranges(),
+        &[(1, 9)]
+    );
 }
 
 #[test]
@@ -244,8 +267,16 @@ fn lists_render_as_interval_sets_with_counters_allow_first() {
         },
     ];
     let text = render(&policy(&i));
-    assert!(text.contains("set cc_b1_4 { type ipv4_addr; flags interval; elements = { 203.0.113.80 }; }"));
-    assert!(text.contains("set cc_b1_6 { type ipv6_addr; flags interval; elements = { 2001:db8::/32 }; }"));
+    assert!(
+        text.contains(
+            "set cc_b1_4 { type ipv4_addr; flags interval; elements = { 203.0.113.80 }; }"
+        )
+    );
+    assert!(
+        text.contains(
+            "set cc_b1_6 { type ipv6_addr; flags interval; elements = { 2001:db8::/32 }; }"
+        )
+    );
     assert!(text.contains("set cc_a9_6 { type ipv6_addr; flags interval; }"));
     assert!(text.contains("counter cc_b1 { }"));
     let pos = |s: &str| text.find(s).unwrap();
@@ -266,7 +297,10 @@ fn probe_sets_and_counters_parse_from_nft_json() {
     assert_eq!(m.top_sources[0].source, ip("10.99.0.3"));
     assert_eq!(m.top_sources[1].packets, 3);
     assert_eq!(m.top_sources[1].ports, 2);
-    assert_eq!((m.top_ports[0].protocol.as_str(), m.top_ports[0].port), ("udp", 22));
+    assert_eq!(
+        (m.top_ports[0].protocol.as_str(), m.top_ports[0].port),
+        ("udp", 22)
+    );
     assert_eq!(m.lists[0].id, "ab");
     assert_eq!(m.lists[0].packets, 7);
 }
