@@ -172,14 +172,20 @@ fn bench_backend(n: usize, dir: &std::path::Path, rows: &mut Vec<Row>) {
     let name2 = format!("mbbp{tag}n{n}");
     let s2 = ServerSide {
         interface: name2.clone(),
+        listen_port: 51997,
         ..s.clone()
     };
     let mut b2 = WgControlBackend::userspace(&name2, dir).unwrap();
     b2.ensure_interface(&s2).unwrap();
+    let d2 = DesiredInterface {
+        server: s2.clone(),
+        ..d.clone()
+    };
     let t = Instant::now();
-    let diff = plan(&d, &ObservedInterface::default());
+    let diff = plan(&d2, &ObservedInterface::default());
     b2.apply(&diff).unwrap();
     let pa_empty = t.elapsed();
+    assert_eq!(peer_count(&name2), n + 1);
     b2.shutdown();
 
     rows.push(Row {
@@ -200,11 +206,13 @@ fn bench_backend(n: usize, dir: &std::path::Path, rows: &mut Vec<Row>) {
     let name = format!("mbbw{tag}n{n}");
     let s3 = ServerSide {
         interface: name.clone(),
+        listen_port: 51996,
         ..s
     };
     let mut b3 = WgControlBackend::userspace(&name, dir).unwrap();
     b3.ensure_interface(&s3).unwrap();
     d.peers.remove(&extra.0);
+    d.server = s3.clone();
     let empty = syncconf(&name, &conf_text(&d), dir);
     assert_eq!(peer_count(&name), n);
     let mut d1: HashMap<_, _> = d.peers.clone();

@@ -248,8 +248,14 @@ impl WireGuardBackend for WgControlBackend {
             .collect();
         update = update.add_peers(&peers);
         update.apply(&self.iface, self.backend).map_err(|e| {
+            // wireguard-control reports a refused setting only as a bare error; the usual cause
+            // of a refused port is another socket on it.
+            let hint = diff
+                .listen_port
+                .map(|p| format!(" (is UDP port {p} already in use in this network namespace?)"))
+                .unwrap_or_default();
             dataplane_err(
-                &format!("applying [{}] to {}", diff.summary(), self.name),
+                &format!("applying [{}] to {}{hint}", diff.summary(), self.name),
                 e,
             )
         })
