@@ -1,0 +1,393 @@
+//! The firewall for real: Mistborn's `inet mistborn` table in a server namespace that runs the
+//! WireGuard data plane (wireguard-go), two clients on the tunnel and an "internet" namespace
+//! with a web server and a UDP service on port 53. Checks masquerade, MFA gating by login and
+//! sign-out (one set element over netlink), client-to-client, the DNS egress lock, a Coppercloud
+//! block list (and a malformed update that keeps the last good copy), probe metrics, and that a
+//! restart re-applies an identical table.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use mistborn_core::firewall::{FirewallOptions, FirewallPlane, ListUpdate, NewList};
+use mistborn_core::peers::{NewPeer, PeerKind, PeerUpdate};
+use mistborn_core::wireguard::{DataPlane, DataPlaneOptions};
+use mistborn_core::{Actor, Config, Mistborn};
+use mistborn_system_tests::{Netns, client_from_config, require, run_ok, unique};
+
+const INET: &str = "203.0.113.80";
+const SUBNETS: [&str; 3] = ["10.15.91.0/24", "fd15:91::/64", "203.0.113.0/24"];
+
+const UDP_ECHO: &str = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind((sys.argv[1],int(sys.argv[2])))\nwhile True:\n d,a=s.recvfrom(2048); s.sendto(b'pong',a)\n";
+const UDP_ASK: &str = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(1.5)\ns.sendto(b'hi',(sys.argv[1],int(sys.argv[2])))\ntry:\n print(s.recvfrom(2048)[0].decode())\nexcept socket.timeout:\n print('timeout')\n";
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn base32_decode(s: &str) -> Vec<u8> {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut acc, mut out) = (0u32, 0u64, Vec::new());
+    for c in s.trim_end_matches('=').bytes() {
+        acc = (acc << 5) | A.iter().position(|x| *x == c).unwrap() as u64;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+fn http_ok(ns: &Netns, url: &str) -> bool {
+    ns.exec(&["curl", "-s", "-o", "/dev/null", "--max-time", "2", url])
+        .status
+        .success()
+}
+
+/// Polls `f` until it returns `want` (the firewall reacts asynchronously) or 5 s pass.
+fn eventually(what: &str, want: bool, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while f() != want {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "{what}: still {}",
+            !want
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn link(a: &Netns, a_addr: &str, b: &Netns, b_addr: &str) -> (String, String) {
+    let (an, bn) = (unique("fa"), unique("fb"));
+    run_ok(&[
+        "ip", "link", "add", &an, "netns", &a.name, "type", "veth", "peer", "name", &bn, "netns",
+        &b.name,
+    ]);
+    a.exec_ok(&["ip", "addr", "add", a_addr, "dev", &an]);
+    a.exec_ok(&["ip", "link", "set", &an, "up"]);
+    b.exec_ok(&["ip", "addr", "add", b_addr, "dev", &bn]);
+    b.exec_ok(&["ip", "link", "set", &bn, "up"]);
+    (an, bn)
+}
+
+fn spawn(ns: &Netns, args: &[&str]) -> std::process::Child {
+    std::process::Command::new("ip")
+        .args(["netns", "exec", &ns.name])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+struct Kill(Vec<std::process::Child>);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firewall_gates_tunnel_clients_for_real() {
+    if !require(
+        "firewall_gates_tunnel_clients_for_real",
+        &["ip", "wg", "wireguard-go", "nft", "ping", "curl", "python3"],
+    ) {
+        return;
+    }
+    let srv = Netns::new("mbfs");
+    let cli1 = Netns::new("mbfa");
+    let cli2 = Netns::new("mbfb");
+    let inet = Netns::new("mbfi");
+    link(&srv, "10.231.1.1/24", &cli1, "10.231.1.2/24");
+    link(&srv, "10.231.2.1/24", &cli2, "10.231.2.2/24");
+    let (ext, _) = link(&srv, "203.0.113.1/24", &inet, &format!("{INET}/24"));
+    srv.exec_ok(&["ip", "route", "add", "default", "via", INET]);
+    srv.exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("echo.py"), UDP_ECHO).unwrap();
+    std::fs::write(dir.path().join("ask.py"), UDP_ASK).unwrap();
+    let echo = dir.path().join("echo.py");
+    let echo = echo.to_str().unwrap();
+    let ask = dir.path().join("ask.py");
+    let ask = ask.to_str().unwrap();
+    let mut procs = Kill(vec![
+        spawn(
+            &inet,
+            &[
+                "python3",
+                "-m",
+                "http.server",
+                "--bind",
+                INET,
+                "8080",
+                "--directory",
+                dir.path().to_str().unwrap(),
+            ],
+        ),
+        spawn(&inet, &["python3", echo, INET, "53"]),
+    ]);
+
+    let iface = unique("mbw");
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        endpoint: "10.231.1.1".into(),
+        ..Config::default()
+    };
+    config.wireguard.interface = iface.clone();
+    config.wireguard.backend = mistborn_core::config::DataplaneBackend::Userspace;
+    config.wireguard.status_interval_ms = 200;
+    let m = Mistborn::open(config.clone()).await.unwrap();
+    let p1 = m
+        .peers()
+        .create(
+            &Actor::System,
+            NewPeer {
+                user: Some("admin".into()),
+                name: "wgonly".into(),
+                ..NewPeer::default()
+            },
+        )
+        .await
+        .unwrap();
+    let p2 = m
+        .peers()
+        .create(
+            &Actor::System,
+            NewPeer {
+                user: Some("admin".into()),
+                name: "mfa".into(),
+                kind: PeerKind::Mfa,
+                ..NewPeer::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let mut dpo = DataPlaneOptions::from_config(m.config());
+    dpo.netns = Some(srv.path());
+    let dp = DataPlane::start_with(&m, dpo);
+    assert!(dp.settled().await.on);
+    // Mistborn's resolver stands in as a UDP echo on the tunnel address (bound once it exists).
+    procs
+        .0
+        .push(spawn(&srv, &["python3", echo, "10.15.91.1", "53"]));
+    std::thread::sleep(Duration::from_millis(300));
+    let fwo = FirewallOptions {
+        netns: Some(srv.path()),
+        check_interval: Duration::from_millis(500),
+        refresh_interval: None,
+    };
+    let fw = FirewallPlane::start_with(&m, fwo.clone());
+    let st = fw.settled().await;
+    assert!(st.on, "{st:?}");
+    assert_eq!(
+        st.external_interface.as_deref(),
+        Some(ext.as_str()),
+        "default route found by netlink"
+    );
+
+    let mut c1 = m
+        .peers()
+        .client_config(&Actor::System, p1.id.as_str())
+        .await
+        .unwrap()
+        .render();
+    let mut c2 = m
+        .peers()
+        .client_config(&Actor::System, p2.id.as_str())
+        .await
+        .unwrap()
+        .render();
+    // Client 2 dials the server over its own veth.
+    c2 = c2.replace("Endpoint = 10.231.1.1", "Endpoint = 10.231.2.1");
+    c1 = c1.replace("AllowedIPs = ", "AllowedIPs = 203.0.113.0/24, ");
+    c2 = c2.replace("AllowedIPs = ", "AllowedIPs = 203.0.113.0/24, ");
+    let _w1 = client_from_config(&cli1, &c1, dir.path(), &SUBNETS);
+    let _w2 = client_from_config(&cli2, &c2, dir.path(), &SUBNETS);
+    let a1 = p1.address_v4.to_string();
+    let a2 = p2.address_v4.to_string();
+    let web = format!("http://{INET}:8080/");
+
+    // WireGuard-only profile: the internet through masquerade.
+    eventually("wg-only client reaches the internet", true, || {
+        http_ok(&cli1, &web)
+    });
+    // MFA profile: Mistborn only (ping, DNS), not the internet, not SSH.
+    assert!(
+        cli2.ping("10.15.91.1", 2, 2),
+        "MFA client cannot reach Mistborn"
+    );
+    assert!(
+        cli2.exec_ok(&["python3", ask, "10.15.91.1", "53"])
+            .contains("pong")
+    );
+    assert!(
+        !http_ok(&cli2, &web),
+        "MFA client reached the internet before login"
+    );
+
+    // Restart: the same table again.
+    let before = fw.table_text().await.unwrap().unwrap();
+    fw.stop().await;
+    let fw = FirewallPlane::start_with(&m, fwo.clone());
+    assert!(fw.settled().await.on);
+    assert_eq!(
+        fw.table_text().await.unwrap().unwrap(),
+        before,
+        "restart changed the table"
+    );
+
+    // Login opens, sign-out closes: one element each.
+    let t = now();
+    let e = m.auth().enroll(&Actor::System, "admin", t).await.unwrap();
+    let secret =
+        mistborn_core::auth::TotpSecret::from_bytes(base32_decode(&e.secret_base32)).unwrap();
+    m.auth()
+        .confirm(
+            &Actor::System,
+            "admin",
+            &secret.code_at(t as u64).unwrap(),
+            t,
+        )
+        .await
+        .unwrap();
+    let t = t + 30;
+    m.auth()
+        .login(p2.address_v4.into(), &secret.code_at(t as u64).unwrap(), t)
+        .await
+        .unwrap();
+    eventually("MFA client reaches the internet after login", true, || {
+        http_ok(&cli2, &web)
+    });
+    // The kernel has the element before the task counts it: poll.
+    eventually("login went through set elements", true, || {
+        fw.status().element_updates >= 1
+    });
+    assert_eq!(fw.status().full_applies, 1, "login rebuilt the table");
+    m.auth().sign_out(p2.address_v4.into(), t).await.unwrap();
+    eventually("MFA client cut off after sign-out", false, || {
+        http_ok(&cli2, &web)
+    });
+    assert!(cli2.ping("10.15.91.1", 1, 2));
+
+    // Client-to-client: closed until one profile's flag is on.
+    assert!(!cli1.ping(&a2, 1, 1), "clients reached each other");
+    m.peers()
+        .update(
+            &Actor::System,
+            p1.id.as_str(),
+            PeerUpdate {
+                client_to_client: Some(true),
+                ..PeerUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    eventually("client-to-client after the flag", true, || {
+        cli1.ping(&a2, 1, 1)
+    });
+    // The MFA client is signed out: its own new flows stay gated even towards a flagged client.
+    assert!(
+        !cli2.ping(&a1, 1, 1),
+        "a signed-out MFA client opened a flow"
+    );
+
+    // DNS egress lock: the outside port 53 is unreachable, Mistborn's is fine.
+    assert!(
+        cli1.exec_ok(&["python3", ask, INET, "53"])
+            .contains("timeout"),
+        "DNS left the tunnel"
+    );
+    assert!(
+        cli1.exec_ok(&["python3", ask, "10.15.91.1", "53"])
+            .contains("pong")
+    );
+
+    // Coppercloud: a block list with the web server stops it; a malformed update is refused with
+    // its line number and the last good copy stays; deleting the list restores traffic.
+    let t = now();
+    m.firewall()
+        .add_list(
+            &Actor::System,
+            NewList {
+                name: "bad-hosts".into(),
+                content: Some(format!("# test\n{INET}\n2001:db8::/32\n")),
+                ..NewList::default()
+            },
+            t,
+        )
+        .await
+        .unwrap();
+    eventually("block list stops the web server", false, || {
+        http_ok(&cli1, &web)
+    });
+    let e = m
+        .firewall()
+        .update_list(
+            &Actor::System,
+            "bad-hosts",
+            ListUpdate {
+                content: Some("192.0.2.1\nnonsense\n".into()),
+                ..ListUpdate::default()
+            },
+            t,
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("line 2"), "{e}");
+    fw.resync().await;
+    assert!(!http_ok(&cli1, &web), "the last good list was dropped");
+    let hits = fw.metrics(10).await.unwrap().lists;
+    assert!(
+        hits.iter().any(|h| h.packets > 0),
+        "no hits counted: {hits:?}"
+    );
+    m.firewall()
+        .delete_list(&Actor::System, "bad-hosts")
+        .await
+        .unwrap();
+    eventually("traffic restored without the list", true, || {
+        http_ok(&cli1, &web)
+    });
+
+    // Probes from the internet to closed ports show up with source and port.
+    for port in ["2222", "3389"] {
+        let _ = inet.exec(&[
+            "curl",
+            "-s",
+            "--max-time",
+            "1",
+            &format!("http://203.0.113.1:{port}/"),
+        ]);
+    }
+    let _ = inet.exec(&["python3", ask, "203.0.113.1", "5060"]);
+    let metrics = fw.metrics(10).await.unwrap();
+    for (proto, port) in [("tcp", 2222), ("tcp", 3389), ("udp", 5060)] {
+        assert!(
+            metrics
+                .probes
+                .iter()
+                .any(|p| p.source.to_string() == INET && p.protocol == proto && p.port == port),
+            "{proto}/{port} missing from {:?}",
+            metrics.probes
+        );
+    }
+    assert_eq!(metrics.top_sources[0].source.to_string(), INET);
+
+    // Nothing outside the table was touched: the host ruleset has no mistborn table from us.
+    let host = run_ok(&["nft", "list", "tables"]);
+    assert!(
+        !host.contains("inet mistborn") || std::env::var("MISTBORN_HOST_HAS_TABLE").is_ok(),
+        "{host}"
+    );
+    fw.stop().await;
+    dp.stop().await;
+}
