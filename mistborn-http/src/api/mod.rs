@@ -3,6 +3,7 @@
 
 mod dns;
 mod profiles;
+mod status;
 mod tokens;
 mod users;
 
@@ -34,6 +35,7 @@ pub const API_PREFIX: &str = "/api/v1";
         (name = "tokens", description = "API tokens"),
         (name = "profiles", description = "WireGuard profiles (one per device)"),
         (name = "dns", description = "DNS filtering: block lists, rules, query log, statistics"),
+        (name = "status", description = "Live data plane and tunnel status"),
         (name = "meta", description = "This description"),
     )
 )]
@@ -73,6 +75,7 @@ fn parts() -> (Router<AppState>, Spec) {
         .merge(tokens::routes())
         .merge(profiles::routes())
         .merge(dns::routes())
+        .merge(status::routes())
         .routes(utoipa_axum::routes!(openapi_json));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, v1)

@@ -336,7 +336,9 @@ fn config_file_and_environment() {
 fn serve_answers_http_and_stops_on_sigterm() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
+    // No data plane: as root it would otherwise put a WireGuard interface in the host's namespace.
     let mut child = mistborn(dir, &["serve", "--listen", "127.0.0.1:0"])
+        .env("MISTBORN_DATAPLANE", "none")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

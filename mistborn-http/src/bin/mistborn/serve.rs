@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use mistborn_core::wireguard::DataPlane;
 use mistborn_core::{Config, Error, FirstStart, Mistborn, Result};
 use mistborn_http::AppState;
 use tokio::net::TcpListener;
@@ -50,9 +51,26 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
         .local_addr()
         .map_err(|e| Error::Config(format!("listener address: {e}")))?;
     println!("data dir: {}", data_dir.display());
-    println!(
-        "WireGuard data plane: OFF (not part of this build yet); profiles are kept in the database only"
-    );
+    // The data plane never stops the API: when it cannot run, it says why (here and in
+    // GET /api/v1/status) and retries on every status tick.
+    let dataplane = DataPlane::start(&m);
+    let st = dataplane.settled().await;
+    if st.on {
+        println!(
+            "WireGuard data plane: ON ({} backend, interface {}, UDP {})",
+            st.backend.map_or("?", |b| b.as_str()),
+            st.interface,
+            st.listen_port
+        );
+    } else {
+        println!(
+            "WireGuard data plane: OFF: {}; serving the API anyway",
+            st.reason.as_deref().unwrap_or("unknown reason")
+        );
+    }
+    for s in &st.skipped {
+        println!("skipped profile {}: {}", s.id, s.reason);
+    }
     println!("serving the API on http://{local}/api/v1 (OpenAPI at /api/v1/openapi.json)");
 
     let shutdown = Shutdown::new();
@@ -107,6 +125,7 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
             }
         }
     }
+    dataplane.stop().await;
     m.close().await;
     outcome
 }
