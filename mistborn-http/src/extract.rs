@@ -1,7 +1,9 @@
 //! Request extractors whose failures are [`ApiError`]s, so a bad body, path or query gets the same
 //! JSON error shape as a rule violation, and the bearer-token extractor that yields the [`Actor`].
 
-use axum::extract::{FromRequest, FromRequestParts};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -32,8 +34,9 @@ pub struct Path<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
 
-/// The caller, authenticated by `Authorization: Bearer <API token>`. What the caller may do is
-/// decided by the core from this [`Actor`].
+/// The caller, authenticated by `Authorization: Bearer <API token>`, or else by the WireGuard
+/// tunnel the request came through (a WireGuard-only profile as it is, an MFA profile with a live
+/// session). What the caller may do is decided by the core from this [`Actor`].
 #[derive(Debug, Clone)]
 pub struct Auth(pub Actor);
 
@@ -41,6 +44,84 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if parts.headers.get(header::AUTHORIZATION).is_none() {
+            let identity = TunnelIdentity::from_request_parts(parts, state).await?;
+            let id = identity.0.ok_or_else(ApiError::missing_token)?;
+            return Ok(Auth(id.verified_actor()?.clone()));
+        }
+        bearer(parts, state).await.map(Auth)
+    }
+}
+
+/// Where a request comes from: the TCP peer, or, when the peer is this host's own reverse proxy
+/// (a loopback address), the client address the proxy put first in `X-Forwarded-For`. `None` when
+/// the server was not started with connection info.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied()
+        else {
+            return Ok(ClientAddr(None));
+        };
+        if !peer.ip().is_loopback() {
+            return Ok(ClientAddr(Some(peer.ip())));
+        }
+        // Caddy replaces a client-sent X-Forwarded-For with the address it saw, so the first entry
+        // is the client. Only a loopback peer (the proxy on this host) is trusted to say so.
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok());
+        Ok(ClientAddr(Some(forwarded.unwrap_or(peer.ip()))))
+    }
+}
+
+/// The profile behind the request's tunnel address, verified or not (for the sign-in endpoints).
+#[derive(Debug, Clone)]
+pub struct TunnelIdentity(pub Option<mistborn_core::auth::TunnelIdentity>);
+
+impl FromRequestParts<AppState> for TunnelIdentity {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ClientAddr(addr) = ClientAddr::from_request_parts(parts, state).await?;
+        let Some(addr) = addr else {
+            return Ok(TunnelIdentity(None));
+        };
+        Ok(TunnelIdentity(
+            state
+                .mistborn
+                .auth()
+                .identify(addr, crate::state::now())
+                .await?,
+        ))
+    }
+}
+
+/// The actor of a bearer token when one is sent (a bad one is an error), `None` otherwise.
+#[derive(Debug, Clone)]
+pub struct OptionalBearer(pub Option<Actor>);
+
+impl FromRequestParts<AppState> for OptionalBearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if parts.headers.get(header::AUTHORIZATION).is_none() {
+            return Ok(OptionalBearer(None));
+        }
+        bearer(parts, state).await.map(|a| OptionalBearer(Some(a)))
+    }
+}
+
+/// The actor of a bearer token.
+async fn bearer(parts: &Parts, state: &AppState) -> Result<Actor, ApiError> {
+    {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -54,7 +135,6 @@ impl FromRequestParts<AppState> for Auth {
             })
             .filter(|t| !t.is_empty())
             .ok_or_else(ApiError::missing_token)?;
-        let actor = state.mistborn.users().authenticate_token(token).await?;
-        Ok(Auth(actor))
+        Ok(state.mistborn.users().authenticate_token(token).await?)
     }
 }

@@ -9,9 +9,11 @@
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod forward;
 pub mod model;
 mod server;
 pub mod state;
+pub mod ui;
 
 pub use api::{spec, spec_json};
 pub use error::ApiError;

@@ -400,3 +400,117 @@ impl From<EnrollmentAnswer> for Enrollment {
         }
     }
 }
+/// Whether a user has a second factor.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TotpStatusView {
+    /// An enrollment was started.
+    pub enrolled: bool,
+    /// It was confirmed with a valid code.
+    pub confirmed: bool,
+    /// Recovery codes not used yet.
+    pub recovery_codes_left: u32,
+}
+
+impl From<mistborn_core::auth::TotpStatus> for TotpStatusView {
+    fn from(s: mistborn_core::auth::TotpStatus) -> Self {
+        Self {
+            enrolled: s.enrolled,
+            confirmed: s.confirmed,
+            recovery_codes_left: s.recovery_codes_left,
+        }
+    }
+}
+
+/// Names a user (defaults to the caller).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserRef {
+    /// User id or name; the caller when absent.
+    pub user: Option<String>,
+}
+
+/// A new TOTP enrollment, shown once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EnrollmentView {
+    /// The secret in base32, for typing into an authenticator app.
+    pub secret: String,
+    /// The `otpauth://` URI authenticator apps scan.
+    pub otpauth_uri: String,
+    /// The URI as a PNG QR code, base64.
+    pub qr_png_base64: String,
+}
+
+impl From<mistborn_core::auth::Enrollment> for EnrollmentView {
+    fn from(e: mistborn_core::auth::Enrollment) -> Self {
+        use base64::Engine;
+        Self {
+            secret: e.secret_base32,
+            otpauth_uri: e.otpauth_uri,
+            qr_png_base64: base64::engine::general_purpose::STANDARD.encode(e.qr_png),
+        }
+    }
+}
+
+/// A TOTP code (or a recovery code, where accepted).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    /// User id or name; the caller when absent (confirmation only).
+    pub user: Option<String>,
+    /// Six digits from the authenticator app, or a recovery code.
+    pub code: String,
+}
+
+/// Recovery codes, shown once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RecoveryCodes {
+    /// Each works once in place of a TOTP code.
+    pub recovery_codes: Vec<String>,
+}
+
+/// A login session bound to a tunnel address.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionView {
+    /// Session id.
+    pub id: String,
+    /// Who signed in.
+    pub username: String,
+    /// The profile whose tunnel carried the login.
+    pub profile_id: String,
+    /// The tunnel address it is bound to.
+    pub address: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+impl From<mistborn_core::auth::Session> for SessionView {
+    fn from(s: mistborn_core::auth::Session) -> Self {
+        Self {
+            id: s.id.to_string(),
+            username: s.username.to_string(),
+            profile_id: s.peer_id.to_string(),
+            address: s.address.to_string(),
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+        }
+    }
+}
+
+/// Who the caller is on the tunnel.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WhoAmI {
+    /// The tunnel address the request came from, if any.
+    pub address: Option<String>,
+    /// The user behind it.
+    pub username: Option<String>,
+    /// The profile behind it.
+    pub profile: Option<String>,
+    /// Whether the profile needs a second factor.
+    pub mfa: bool,
+    /// Whether the device may act as its user now.
+    pub verified: bool,
+    /// Whether the user has a confirmed second factor.
+    pub totp_confirmed: bool,
+}

@@ -13,6 +13,8 @@ use crate::state::AppState;
 /// The whole HTTP app over `state`. Tests drive it with `tower::ServiceExt::oneshot`, no port needed.
 pub fn router(state: AppState) -> Router {
     crate::api::routes()
+        .route("/auth/forward", axum::routing::any(crate::forward::forward))
+        .route("/", axum::routing::get(crate::ui::index))
         .layer(middleware::map_response(log_internal_errors))
         .with_state(state)
 }
@@ -31,7 +33,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Connection info lets requests be attributed to tunnel addresses (web identity, forward-auth).
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -15,3 +15,8 @@ impl AppState {
         Self { mistborn }
     }
 }
+
+/// Unix seconds now: the core takes time as an argument, the HTTP frontend reads the clock.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

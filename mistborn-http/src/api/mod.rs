@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`: routes and their OpenAPI description, built together from the
 //! handlers' `#[utoipa::path]` annotations so the spec cannot drift from the router.
 
+mod auth;
 mod dns;
 mod profiles;
 mod status;
@@ -36,6 +37,7 @@ pub const API_PREFIX: &str = "/api/v1";
         (name = "profiles", description = "WireGuard profiles (one per device)"),
         (name = "dns", description = "DNS filtering: block lists, rules, query log, statistics"),
         (name = "status", description = "Live data plane and tunnel status"),
+        (name = "auth", description = "Second factor, sign-in from the tunnel, sessions, the local CA"),
         (name = "meta", description = "This description"),
     )
 )]
@@ -76,6 +78,7 @@ fn parts() -> (Router<AppState>, Spec) {
         .merge(profiles::routes())
         .merge(dns::routes())
         .merge(status::routes())
+        .merge(auth::routes())
         .routes(utoipa_axum::routes!(openapi_json));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, v1)
