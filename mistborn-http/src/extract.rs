@@ -104,18 +104,22 @@ impl FromRequestParts<AppState> for TunnelIdentity {
     }
 }
 
-/// The actor of a bearer token when one is sent (a bad one is an error), `None` otherwise.
+/// The caller for setting up a second factor: a bearer token, or the tunnel identity even before
+/// its first sign-in (the tunnel is the first factor; the core refuses to replace a confirmed second
+/// factor, so this cannot be used to take one over).
 #[derive(Debug, Clone)]
-pub struct OptionalBearer(pub Option<Actor>);
+pub struct Enroller(pub Actor);
 
-impl FromRequestParts<AppState> for OptionalBearer {
+impl FromRequestParts<AppState> for Enroller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if parts.headers.get(header::AUTHORIZATION).is_none() {
-            return Ok(OptionalBearer(None));
+        if parts.headers.get(header::AUTHORIZATION).is_some() {
+            return bearer(parts, state).await.map(Enroller);
         }
-        bearer(parts, state).await.map(|a| OptionalBearer(Some(a)))
+        let TunnelIdentity(id) = TunnelIdentity::from_request_parts(parts, state).await?;
+        id.map(|id| Enroller(id.actor))
+            .ok_or_else(ApiError::missing_token)
     }
 }
 

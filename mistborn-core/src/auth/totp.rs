@@ -43,6 +43,13 @@ impl TotpSecret {
         Ok(Self(bytes))
     }
 
+    /// From the base32 text an authenticator app is given.
+    pub fn from_base32(text: &str) -> Result<Self> {
+        let secret = Secret::try_from_base32(text.trim())
+            .map_err(|e| Error::invalid("secret", format!("not base32: {e}")))?;
+        Self::from_bytes(secret.as_bytes().to_vec())
+    }
+
     /// The raw bytes, for sealing.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0

@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Auth, ClientAddr, Json, OptionalBearer, Path, Query, TunnelIdentity};
+use crate::extract::{Auth, ClientAddr, Enroller, Json, Path, Query, TunnelIdentity};
 use crate::model::{
     CodeRequest, EnrollmentView, RecoveryCodes, SessionView, TotpStatusView, UserFilter, UserRef,
     WhoAmI,
@@ -30,16 +30,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_sessions))
         .routes(routes!(revoke_session))
         .routes(routes!(ca_pem))
-}
-
-/// The actor for enrollment: a token, or the tunnel identity even before its first sign-in (the
-/// tunnel is the first factor; the core refuses to replace a confirmed second factor).
-fn enrolling_actor(bearer: OptionalBearer, tunnel: TunnelIdentity) -> Result<Actor, ApiError> {
-    match (bearer.0, tunnel.0) {
-        (Some(actor), _) => Ok(actor),
-        (None, Some(id)) => Ok(id.actor),
-        (None, None) => Err(ApiError::missing_token()),
-    }
 }
 
 async fn user_key(s: &AppState, actor: &Actor, user: Option<String>) -> Result<String, ApiError> {
@@ -88,11 +78,9 @@ async fn whoami(
     security(("bearer" = [])))]
 async fn totp_status(
     State(s): State<AppState>,
-    bearer: OptionalBearer,
-    tunnel: TunnelIdentity,
+    Enroller(actor): Enroller,
     Query(filter): Query<UserFilter>,
 ) -> Result<Json<TotpStatusView>, ApiError> {
-    let actor = enrolling_actor(bearer, tunnel)?;
     let user = user_key(&s, &actor, filter.user).await?;
     Ok(Json(s.mistborn.auth().status(&actor, &user).await?.into()))
 }
@@ -104,11 +92,9 @@ async fn totp_status(
     security(("bearer" = [])))]
 async fn enroll(
     State(s): State<AppState>,
-    bearer: OptionalBearer,
-    tunnel: TunnelIdentity,
+    Enroller(actor): Enroller,
     Json(body): Json<UserRef>,
 ) -> Result<Json<EnrollmentView>, ApiError> {
-    let actor = enrolling_actor(bearer, tunnel)?;
     let user = user_key(&s, &actor, body.user).await?;
     Ok(Json(
         s.mistborn.auth().enroll(&actor, &user, now()).await?.into(),
@@ -122,11 +108,9 @@ async fn enroll(
     security(("bearer" = [])))]
 async fn confirm(
     State(s): State<AppState>,
-    bearer: OptionalBearer,
-    tunnel: TunnelIdentity,
+    Enroller(actor): Enroller,
     Json(body): Json<CodeRequest>,
 ) -> Result<Json<RecoveryCodes>, ApiError> {
-    let actor = enrolling_actor(bearer, tunnel)?;
     let user = user_key(&s, &actor, body.user).await?;
     let recovery_codes = s
         .mistborn

@@ -2,6 +2,7 @@
 //! OpenAPI document, the `mistborn` binary, and `wg setconf` on rendered configs.
 #![allow(clippy::unwrap_used)]
 
+mod api_auth;
 mod api_dns;
 mod api_errors;
 mod api_flow;

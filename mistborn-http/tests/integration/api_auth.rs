@@ -1,0 +1,305 @@
+//! Sign-in from the tunnel, web identity and forward-auth through the router, with the client
+//! address given as connection info (directly, or via a reverse proxy on loopback).
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Method, Request, StatusCode, header};
+use mistborn_core::auth::TotpSecret;
+use mistborn_core::proxy::ServiceRoute;
+use serde_json::{Value, json};
+
+use crate::support::{Resp, TestApp};
+
+/// A request as it reaches the server: from `peer`, optionally forwarded for `client` by a proxy.
+async fn from(
+    app: &TestApp,
+    peer: IpAddr,
+    client: Option<IpAddr>,
+    method: Method,
+    uri: &str,
+    body: Option<Value>,
+    extra: &[(&str, &str)],
+) -> Resp {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(c) = client {
+        req = req.header("x-forwarded-for", c.to_string());
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let mut req = match body {
+        Some(v) => req
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(v.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::new(peer, 40000)));
+    app.request(req).await
+}
+
+const PROXY: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+async fn forward(app: &TestApp, client: IpAddr, host: &str, accept: &str) -> Resp {
+    from(
+        app,
+        PROXY,
+        Some(client),
+        Method::GET,
+        "/auth/forward",
+        None,
+        &[("x-forwarded-host", host), ("accept", accept)],
+    )
+    .await
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn mfa_sign_in_from_the_tunnel_gates_forward_auth() {
+    let app = TestApp::with(|c| {
+        c.proxy.services = vec![ServiceRoute {
+            name: "nextcloud".into(),
+            upstream: "127.0.0.1:8081".parse().unwrap(),
+        }]
+    })
+    .await;
+    let bob = app.regular_user("bob").await;
+    let r = app
+        .post(
+            "/api/v1/profiles",
+            &bob,
+            json!({"name": "phone", "kind": "mfa"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let phone: IpAddr = r.json()["address_v4"].as_str().unwrap().parse().unwrap();
+    let r = app
+        .post("/api/v1/profiles", &bob, json!({"name": "laptop"}))
+        .await;
+    let laptop: IpAddr = r.json()["address_v6"].as_str().unwrap().parse().unwrap();
+    let svc = "nextcloud.mistborn";
+
+    // Before sign-in: the phone is known but not verified; services refuse it.
+    let who = from(
+        &app,
+        phone,
+        None,
+        Method::GET,
+        "/api/v1/auth/whoami",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(who.json()["username"], "bob");
+    assert_eq!(who.json()["verified"], false);
+    let me = from(&app, phone, None, Method::GET, "/api/v1/me", None, &[]).await;
+    me.assert_error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    let denied = forward(&app, phone, svc, "*/*").await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    assert_eq!(denied.text(), "Mistborn: Not authorized");
+    let browser = forward(&app, phone, svc, "text/html,application/xhtml+xml").await;
+    assert_eq!(browser.status, StatusCode::FOUND);
+    assert_eq!(browser.headers[header::LOCATION], "https://home.mistborn/");
+
+    // Enrollment from the tunnel itself (the tunnel is the first factor), then sign-in.
+    let e = from(
+        &app,
+        phone,
+        None,
+        Method::POST,
+        "/api/v1/auth/totp/enroll",
+        Some(json!({})),
+        &[],
+    )
+    .await;
+    assert_eq!(e.status, StatusCode::OK, "{}", e.text());
+    let secret = TotpSecret::from_base32(e.json()["secret"].as_str().unwrap()).unwrap();
+    let code = secret.code_at(now()).unwrap();
+    let c = from(
+        &app,
+        phone,
+        None,
+        Method::POST,
+        "/api/v1/auth/totp/confirm",
+        Some(json!({"code": code})),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        c.json()["recovery_codes"].as_array().unwrap().len(),
+        10,
+        "{}",
+        c.text()
+    );
+    let again = from(
+        &app,
+        phone,
+        None,
+        Method::POST,
+        "/api/v1/auth/totp/enroll",
+        Some(json!({})),
+        &[],
+    )
+    .await;
+    again.assert_error(StatusCode::CONFLICT, "conflict");
+
+    let wrong = from(
+        &app,
+        phone,
+        None,
+        Method::POST,
+        "/api/v1/auth/login",
+        Some(json!({"code": "000000"})),
+        &[],
+    )
+    .await;
+    wrong.assert_error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    // The confirmation used this step's code; the next step's is accepted (one step of skew).
+    let next = secret.code_at(now() + 30).unwrap();
+    let ok = from(
+        &app,
+        phone,
+        None,
+        Method::POST,
+        "/api/v1/auth/login",
+        Some(json!({"code": next})),
+        &[],
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    assert_eq!(ok.json()["address"], phone.to_string());
+
+    // Signed in: the tunnel address is bob on the web, and forward-auth lets it through.
+    let me = from(&app, phone, None, Method::GET, "/api/v1/me", None, &[]).await;
+    assert_eq!(me.json()["username"], "bob");
+    let allowed = forward(&app, phone, svc, "*/*").await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    assert!(
+        allowed.body.is_empty(),
+        "an allow has no body (Caddy keeps the connection)"
+    );
+    assert_eq!(allowed.headers["remote-user"], "bob");
+    assert_eq!(allowed.headers["remote-email"], "bob@mistborn");
+
+    // WireGuard-only profiles need nothing more; strangers, spoofers and unknown hosts get nothing.
+    assert_eq!(
+        forward(&app, laptop, svc, "*/*").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        forward(&app, laptop, "evil.example", "*/*").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let outsider: IpAddr = "192.0.2.7".parse().unwrap();
+    assert_eq!(
+        forward(&app, outsider, svc, "*/*").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let spoof = from(
+        &app,
+        outsider,
+        Some(phone),
+        Method::GET,
+        "/auth/forward",
+        None,
+        &[("x-forwarded-host", svc)],
+    )
+    .await;
+    assert_eq!(
+        spoof.status,
+        StatusCode::FORBIDDEN,
+        "X-Forwarded-For counts only from the local proxy"
+    );
+    let no_info = app.call(Method::GET, "/auth/forward", None, None).await;
+    assert_eq!(no_info.status, StatusCode::FORBIDDEN);
+
+    let sessions = app.get("/api/v1/auth/sessions", &app.admin).await;
+    assert_eq!(sessions.json().as_array().unwrap().len(), 1);
+    let reset = app
+        .post("/api/v1/auth/totp/reset", &bob, json!({"user": "bob"}))
+        .await;
+    reset.assert_error(StatusCode::FORBIDDEN, "forbidden");
+
+    // Sign-out closes it again.
+    let out = from(
+        &app,
+        phone,
+        None,
+        Method::POST,
+        "/api/v1/auth/logout",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        forward(&app, phone, svc, "*/*").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let out = from(
+        &app,
+        phone,
+        None,
+        Method::POST,
+        "/api/v1/auth/logout",
+        None,
+        &[],
+    )
+    .await;
+    out.assert_error(StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn lockout_is_429_and_the_ca_and_page_are_public() {
+    let app = TestApp::new().await;
+    let bob = app.regular_user("bob").await;
+    let r = app
+        .post(
+            "/api/v1/profiles",
+            &bob,
+            json!({"name": "phone", "kind": "mfa"}),
+        )
+        .await;
+    let phone: IpAddr = r.json()["address_v4"].as_str().unwrap().parse().unwrap();
+    let e = app.post("/api/v1/auth/totp/enroll", &bob, json!({})).await;
+    let secret = TotpSecret::from_base32(e.json()["secret"].as_str().unwrap()).unwrap();
+    let code = secret.code_at(now()).unwrap();
+    app.post("/api/v1/auth/totp/confirm", &bob, json!({"code": code}))
+        .await;
+    let mut last = None;
+    for _ in 0..5 {
+        last = Some(
+            from(
+                &app,
+                phone,
+                None,
+                Method::POST,
+                "/api/v1/auth/login",
+                Some(json!({"code": "999999"})),
+                &[],
+            )
+            .await,
+        );
+    }
+    let last = last.unwrap();
+    last.assert_error(StatusCode::TOO_MANY_REQUESTS, "throttled");
+    assert!(last.headers.contains_key(header::RETRY_AFTER));
+
+    let ca = app
+        .call(Method::GET, "/api/v1/tls/ca.pem", None, None)
+        .await;
+    assert_eq!(ca.status, StatusCode::OK);
+    assert!(ca.text().starts_with("-----BEGIN CERTIFICATE-----"));
+    let page = app.call(Method::GET, "/", None, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains("<title>Mistborn</title>"));
+}
