@@ -460,6 +460,20 @@ async fn backup_restores_into_a_fresh_data_dir_on_either_engine() {
             .render();
         let users = m.users().list(&Actor::System).await.unwrap();
         let peers = m.peers().list(&Actor::System).await.unwrap();
+        m.dns()
+            .add_list_text(&Actor::System, "ads", "ads.example\ntracker.example\n")
+            .await
+            .unwrap();
+        m.dns()
+            .add_rule(
+                &Actor::System,
+                mistborn_core::dns::RuleKind::Allow,
+                "ok.example",
+            )
+            .await
+            .unwrap();
+        let lists = m.dns().lists(&Actor::System).await.unwrap();
+        let rules = m.dns().rules(&Actor::System).await.unwrap();
         assert_eq!(
             m.backup(&bob).await.unwrap_err().kind(),
             ErrorKind::Forbidden
@@ -486,6 +500,8 @@ async fn backup_restores_into_a_fresh_data_dir_on_either_engine() {
                 peers,
                 "{ctx}"
             );
+            assert_eq!(r.dns().lists(&Actor::System).await.unwrap(), lists, "{ctx}");
+            assert_eq!(r.dns().rules(&Actor::System).await.unwrap(), rules, "{ctx}");
             assert_eq!(
                 r.peers()
                     .client_config(&Actor::System, p.id.as_str())

@@ -87,6 +87,24 @@ const TABLES: &[(&str, &[&str])] = &[
             "expires_at",
         ],
     ),
+    // The DNS query log is left out on purpose: it is bulky, short-lived and personal.
+    (
+        "dns_lists",
+        &[
+            "id",
+            "name",
+            "url",
+            "enabled",
+            "entries",
+            "invalid_lines",
+            "content",
+            "updated_at",
+            "checked_at",
+            "last_error",
+            "created_at",
+        ],
+    ),
+    ("dns_rules", &["id", "kind", "name", "created_at"]),
     (
         "coppercloud_lists",
         &[
@@ -121,6 +139,8 @@ fn is_integer(column: &str) -> bool {
             | "entries"
             | "refreshed_at"
             | "updated_at"
+            | "invalid_lines"
+            | "checked_at"
     )
 }
 
