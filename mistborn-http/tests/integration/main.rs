@@ -10,5 +10,6 @@ mod api_status;
 mod cli;
 mod listener;
 mod openapi;
+mod proxy_e2e;
 mod support;
 mod wg_setconf;

@@ -7,6 +7,7 @@ mod dns;
 mod output;
 mod peers;
 mod serve;
+mod upkeep;
 mod users;
 
 use std::process::ExitCode;

@@ -104,6 +104,12 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
         }
     }
 
+    {
+        let caddy = crate::upkeep::start_proxy(&m).await;
+        let stop = shutdown.wait();
+        tasks.spawn(crate::upkeep::run(m.clone(), caddy, stop));
+    }
+
     let mut outcome = Ok(());
     tokio::select! {
         signal = stop_signal() => {

@@ -1,0 +1,355 @@
+//! MFA gating end to end through a real Caddy: `mistborn serve` in its own network namespace runs
+//! the proxy (managed mode) bound to the server's tunnel address; clients are tunnel addresses on
+//! the namespace's loopback, so every request takes the real path: Caddy, `/auth/forward`, the
+//! service. Needs root for the namespace (skipped locally without it, failing under CI).
+
+use std::net::IpAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use mistborn_core::auth::TotpSecret;
+use mistborn_core::peers::{NewPeer, PeerKind};
+use mistborn_core::users::{NewUser, Role};
+use mistborn_core::{Actor, Mistborn};
+
+fn prerequisites() -> bool {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let tools = ["ip", "caddy", "curl", "python3"].iter().all(|t| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if !(root && tools) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run this as root with ip, caddy, curl and python3 installed"
+        );
+        eprintln!("skipping: needs root and ip, caddy, curl, python3");
+    }
+    root && tools
+}
+
+/// A network namespace and the processes started in it, all removed on drop.
+struct Netns {
+    name: String,
+    children: Vec<Child>,
+}
+
+impl Netns {
+    fn new() -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "mbpx{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        sh(&["ip", "netns", "add", &name]);
+        let ns = Self {
+            name,
+            children: Vec::new(),
+        };
+        ns.run(&["ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) {
+        let out = self.cmd(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn spawn(&mut self, args: &[&str], env: &[(&str, &str)]) {
+        let mut c = self.cmd(args);
+        c.envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        self.children.push(c.spawn().unwrap());
+    }
+
+    /// `curl` from `source` in the namespace: (status, body).
+    fn curl(&self, source: IpAddr, args: &[&str]) -> (String, String) {
+        let src = source.to_string();
+        let mut all = vec![
+            "curl",
+            "-s",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "--max-time",
+            "5",
+            "--interface",
+            &src,
+        ];
+        all.extend_from_slice(args);
+        let out = self.cmd(&all).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (code.to_string(), body.to_string())
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Stop the daemon first so it stops its Caddy; then anything left in the namespace.
+        for c in &mut self.children {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = Command::new("sh")
+            .args([
+                "-c",
+                &format!("ip netns pids {} | xargs -r kill -9", self.name),
+            ])
+            .status();
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn mfa_profile_through_caddy_forward_auth() {
+    if !prerequisites() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "nextcloud ok").unwrap();
+    let config_file = dir.path().join("mistborn.toml");
+    std::fs::write(
+        &config_file,
+        format!(
+            "data_dir = \"{}\"\nendpoint = \"vpn.example.org\"\nhttp_listen = \"127.0.0.1:5000\"\n\
+             [wireguard]\nbackend = \"none\"\n[dns]\nenabled = false\n\
+             [proxy]\nmode = \"managed\"\nhttp_port = 80\nhttps_port = 443\n\
+             [[proxy.services]]\nname = \"nextcloud\"\nupstream = \"127.0.0.1:8081\"\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let config = mistborn_core::Config::load(Some(&config_file), |_| None).unwrap();
+
+    // The store: bob with an MFA phone and a WireGuard-only laptop, and a confirmed second factor.
+    let (phone, laptop, secret) = {
+        let m = Mistborn::open(config.clone()).await.unwrap();
+        let bob = m
+            .users()
+            .create(
+                &Actor::System,
+                NewUser {
+                    username: "bob".into(),
+                    password: "a long password".into(),
+                    role: Role::Regular,
+                },
+            )
+            .await
+            .unwrap();
+        let bob = Actor::User {
+            id: bob.id,
+            role: Role::Regular,
+        };
+        let phone = m
+            .peers()
+            .create(
+                &bob,
+                NewPeer {
+                    name: "phone".into(),
+                    kind: PeerKind::Mfa,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let laptop = m
+            .peers()
+            .create(
+                &bob,
+                NewPeer {
+                    name: "laptop".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let e = m.auth().enroll(&bob, "bob", now() as i64).await.unwrap();
+        let secret = TotpSecret::from_base32(&e.secret_base32).unwrap();
+        m.auth()
+            .confirm(&bob, "bob", &secret.code_at(now()).unwrap(), now() as i64)
+            .await
+            .unwrap();
+        m.close().await;
+        (
+            IpAddr::from(phone.address_v4),
+            IpAddr::from(laptop.address_v4),
+            secret,
+        )
+    };
+
+    let mut ns = Netns::new();
+    let (server4, server6) = mistborn_core::peers::AddressPool::new(
+        config.wireguard.subnet_v4,
+        config.wireguard.subnet_v6,
+    )
+    .server_addresses();
+    for addr in [
+        format!("{server4}/32"),
+        format!("{phone}/32"),
+        format!("{laptop}/32"),
+        "192.0.2.9/32".into(),
+    ] {
+        ns.run(&["ip", "addr", "add", &addr, "dev", "lo"]);
+    }
+    ns.run(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        &format!("{server6}/128"),
+        "dev",
+        "lo",
+        "nodad",
+    ]);
+    let www_s = www.display().to_string();
+    ns.spawn(
+        &[
+            "python3",
+            "-m",
+            "http.server",
+            "8081",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            &www_s,
+        ],
+        &[],
+    );
+    let bin = env!("CARGO_BIN_EXE_mistborn");
+    let cfg = config_file.display().to_string();
+    ns.spawn(&[bin, "--config", &cfg, "serve"], &[]);
+
+    let ca = data.join("tls").join("ca.pem").display().to_string();
+    let resolve = format!("nextcloud.mistborn:443:{server4}");
+    let home_resolve = format!("home.mistborn:443:{server4}");
+    let service = |ns: &Netns, from: IpAddr| {
+        ns.curl(
+            from,
+            &[
+                "--cacert",
+                &ca,
+                "--resolve",
+                &resolve,
+                "https://nextcloud.mistborn/",
+            ],
+        )
+    };
+    // Wait for the daemon and its Caddy.
+    let started = Instant::now();
+    loop {
+        let (code, _) = service(&ns, laptop);
+        if code == "200" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "proxy did not come up (last {code})"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // WireGuard-only: through. MFA before login: denied. Not a tunnel address: denied.
+    assert_eq!(service(&ns, laptop), ("200".into(), "nextcloud ok".into()));
+    assert_eq!(
+        service(&ns, phone),
+        ("403".into(), "Mistborn: Not authorized".into())
+    );
+    let outsider: IpAddr = "192.0.2.9".parse().unwrap();
+    assert_eq!(service(&ns, outsider).0, "403");
+    // (Over plain HTTP: the certificate names only Mistborn's own sites.)
+    let (code, body) = ns.curl(
+        laptop,
+        &[
+            "--resolve",
+            "other.mistborn:80:10.15.91.1",
+            "http://other.mistborn/",
+        ],
+    );
+    assert_eq!(
+        (code.as_str(), body.as_str()),
+        ("403", "Mistborn: Not authorized"),
+        "unknown hosts are denied"
+    );
+
+    // Sign in through the proxy's home site, as a browser on the phone would.
+    let code = secret.code_at(now() + 30).unwrap();
+    let body = format!("{{\"code\":\"{code}\"}}");
+    let (status, text) = ns.curl(
+        phone,
+        &[
+            "--cacert",
+            &ca,
+            "--resolve",
+            &home_resolve,
+            "-H",
+            "content-type: application/json",
+            "-d",
+            &body,
+            "https://home.mistborn/api/v1/auth/login",
+        ],
+    );
+    assert_eq!(status, "200", "{text}");
+    assert_eq!(service(&ns, phone), ("200".into(), "nextcloud ok".into()));
+
+    // Sign out: denied again.
+    let (status, text) = ns.curl(
+        phone,
+        &[
+            "--cacert",
+            &ca,
+            "--resolve",
+            &home_resolve,
+            "-X",
+            "POST",
+            "https://home.mistborn/api/v1/auth/logout",
+        ],
+    );
+    assert_eq!(status, "204", "{text}");
+    assert_eq!(service(&ns, phone).0, "403");
+}
