@@ -389,3 +389,36 @@ fn serve_answers_http_and_stops_on_sigterm() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("SIGTERM")), "{rest:?}");
 }
+
+#[test]
+fn second_factor_and_ca_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    ok(d, &["user", "add", "bob", "--password", "a long password"]);
+    let out = ok(d, &["auth", "enroll", "bob"]);
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("secret: "))
+        .unwrap();
+    assert!(out.contains("otpauth://totp/"), "{out}");
+    let secret = mistborn_core::auth::TotpSecret::from_base32(secret).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    fails(d, &["auth", "confirm", "bob", "000000"]);
+    let out = ok(
+        d,
+        &["auth", "confirm", "bob", &secret.code_at(now).unwrap()],
+    );
+    assert_eq!(out.lines().filter(|l| l.len() == 19).count(), 10, "{out}");
+    assert!(ok(d, &["auth", "status", "bob"]).contains("confirmed: true"));
+    fails(d, &["auth", "enroll", "bob"]);
+    ok(d, &["auth", "reset", "bob"]);
+    assert!(ok(d, &["auth", "status", "bob"]).contains("confirmed: false"));
+    assert!(ok(d, &["auth", "sessions"]).starts_with("ID"));
+    let ca = ok(d, &["ca"]);
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    assert_eq!(ok(d, &["ca"]), ca, "the CA is stable");
+}

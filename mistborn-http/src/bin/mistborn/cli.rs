@@ -80,8 +80,47 @@ pub enum Command {
     /// DNS filtering: block lists, allow/deny rules, query log, statistics.
     #[command(subcommand)]
     Dns(DnsCommand),
+    /// Second factor (TOTP) and login sessions.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Print the local CA certificate (PEM) that devices import to trust Mistborn's HTTPS sites.
+    Ca,
     /// Print the OpenAPI description of the REST API (JSON).
     Openapi,
+}
+
+/// `mistborn auth ...`
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Show whether a user has a second factor.
+    Status {
+        /// User name or id.
+        user: String,
+    },
+    /// Start a TOTP enrollment: prints the secret, the otpauth URI and a QR code to scan.
+    Enroll {
+        /// User name or id.
+        user: String,
+    },
+    /// Confirm an enrollment with a first code; prints the recovery codes (shown once).
+    Confirm {
+        /// User name or id.
+        user: String,
+        /// Six digits from the authenticator app.
+        code: String,
+    },
+    /// Remove a user's second factor and end their sessions (they enroll again).
+    Reset {
+        /// User name or id.
+        user: String,
+    },
+    /// List live login sessions.
+    Sessions,
+    /// End a login session.
+    Revoke {
+        /// Session id (see `auth sessions`).
+        id: String,
+    },
 }
 
 /// Where a new password comes from.

@@ -1,6 +1,7 @@
 //! The `mistborn` command: runs the server and manages users, profiles, tokens and backups
 //! directly on the data dir (as the host's operator, `Actor::System`).
 
+mod auth;
 mod cli;
 mod db;
 mod dns;
@@ -78,6 +79,8 @@ async fn run(cli: Cli) -> Result<()> {
                 } => peers::getconf(&m, profile, user, no_qr).await,
                 Command::Db(DbCommand::Backup { file }) => db::backup(&m, &file).await,
                 Command::Dns(cmd) => dns::dns(&m, cmd).await,
+                Command::Auth(cmd) => auth::auth(&m, cmd).await,
+                Command::Ca => auth::ca(&m).await,
                 Command::Serve { .. }
                 | Command::Init
                 | Command::Openapi
