@@ -121,10 +121,7 @@ impl Auth<'_> {
         let ended = store::sessions(self.pool(), Some(&user.id)).await?;
         store::reset(self.pool(), &user.id).await?;
         for s in ended {
-            self.m.notify(Change::Access {
-                address: s.address,
-                open: false,
-            });
+            self.close_profile_of(s.address).await?;
         }
         Ok(())
     }
@@ -160,12 +157,7 @@ impl Auth<'_> {
         };
         store::put_session(self.pool(), &session).await?;
         // Open both addresses of the profile: the login came over one family, the device uses both.
-        for address in [id.peer.address_v4.into(), id.peer.address_v6.into()] {
-            self.m.notify(Change::Access {
-                address,
-                open: true,
-            });
-        }
+        self.notify_profile(&id.peer, true);
         Ok(session)
     }
 
@@ -224,13 +216,20 @@ impl Auth<'_> {
 
     async fn end(&self, session: &Session) -> Result<()> {
         store::delete_session(self.pool(), &session.id).await?;
-        if let Some(peer) = self.m.peers().by_tunnel_address(session.address).await? {
-            for address in [peer.address_v4.into(), peer.address_v6.into()] {
-                self.m.notify(Change::Access {
-                    address,
-                    open: false,
-                });
-            }
+        self.close_profile_of(session.address).await
+    }
+
+    /// Announces that both tunnel addresses of a profile gained or lost their login.
+    fn notify_profile(&self, peer: &crate::peers::Peer, open: bool) {
+        for address in [peer.address_v4.into(), peer.address_v6.into()] {
+            self.m.notify(Change::Access { address, open });
+        }
+    }
+
+    /// Closes both addresses of the profile a session was bound to.
+    async fn close_profile_of(&self, address: IpAddr) -> Result<()> {
+        if let Some(peer) = self.m.peers().by_tunnel_address(address).await? {
+            self.notify_profile(&peer, false);
         }
         Ok(())
     }
@@ -261,14 +260,7 @@ impl Auth<'_> {
         let addrs = store::expire(self.pool(), now).await?;
         let n = addrs.len();
         for address in addrs {
-            if let Some(peer) = self.m.peers().by_tunnel_address(address).await? {
-                for address in [peer.address_v4.into(), peer.address_v6.into()] {
-                    self.m.notify(Change::Access {
-                        address,
-                        open: false,
-                    });
-                }
-            }
+            self.close_profile_of(address).await?;
         }
         self.m.throttle(|t| t.sweep(unix(now)));
         Ok(n)
