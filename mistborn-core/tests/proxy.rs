@@ -82,7 +82,7 @@ async fn caddy_serves_the_generated_config() {
     config.proxy.bind = vec!["127.0.0.1".parse().unwrap()];
     config.http_listen = upstream("mistborn home");
     let m = Mistborn::open(config.clone()).await.unwrap();
-    let files = m.tls().write_files(time_now()).await.unwrap();
+    let files = m.tls().write_files(time_now()).await.unwrap().files;
     let p = plan(
         &config,
         files.clone(),

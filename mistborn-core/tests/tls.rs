@@ -31,7 +31,13 @@ fn openssl(args: &[&str]) -> String {
 async fn service_certificate_chains_to_the_ca_and_renews_near_expiry() {
     for env in engines().await {
         let m = Mistborn::open(env.config()).await.unwrap();
-        let files = m.tls().write_files(NOW).await.unwrap();
+        let written = m.tls().write_files(NOW).await.unwrap();
+        assert!(written.issued, "the first certificate is new");
+        assert!(
+            !m.tls().write_files(NOW).await.unwrap().issued,
+            "nothing is issued while the certificate is valid"
+        );
+        let files = written.files;
         let first = m.tls().ensure(NOW).await.unwrap();
         assert_eq!(
             std::fs::metadata(&files.key).unwrap().permissions().mode() & 0o777,
@@ -89,7 +95,12 @@ async fn service_certificate_chains_to_the_ca_and_renews_near_expiry() {
         m.close().await;
         let m = Mistborn::open(env.config()).await.unwrap();
         let later = first.not_after - 29 * DAY;
-        let files = m.tls().write_files(later).await.unwrap();
+        let written = m.tls().write_files(later).await.unwrap();
+        assert!(
+            !written.issued,
+            "the renewed certificate is kept after a restart"
+        );
+        let files = written.files;
         assert_eq!(
             std::fs::read_to_string(&files.cert).unwrap(),
             renewed.cert_pem

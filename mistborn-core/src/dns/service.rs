@@ -121,14 +121,9 @@ impl Dns<'_> {
             last_error: None,
             created_at: now,
         };
-        store::insert_list(self.pool(), &list, text)
-            .await
-            .map_err(|e| match &e {
-                Error::Store(s) if crate::store::is_unique_violation(s) => {
-                    Error::Conflict(format!("a DNS list named '{}' exists", list.name))
-                }
-                _ => e,
-            })?;
+        store::insert_list(self.pool(), &list, text).await.map_err(
+            crate::store::conflict_if_taken(|| format!("a DNS list named '{}' exists", list.name)),
+        )?;
         self.m.notify(crate::mistborn::Change::Dns);
         Ok(ListRefresh {
             list,
@@ -240,12 +235,9 @@ impl Dns<'_> {
         };
         store::insert_rule(self.pool(), &rule)
             .await
-            .map_err(|e| match &e {
-                Error::Store(s) if crate::store::is_unique_violation(s) => {
-                    Error::Conflict(format!("{} rule for '{}' exists", kind.as_str(), rule.name))
-                }
-                _ => e,
-            })?;
+            .map_err(crate::store::conflict_if_taken(|| {
+                format!("{} rule for '{}' exists", kind.as_str(), rule.name)
+            }))?;
         self.m.notify(crate::mistborn::Change::Dns);
         Ok(rule)
     }

@@ -11,7 +11,7 @@ use crate::actor::Actor;
 use crate::crypto::{KeyPair, WgKey};
 use crate::error::{Error, Result};
 use crate::mistborn::{Change, Mistborn};
-use crate::store::{is_unique_violation, now_unix};
+use crate::store::{conflict_if_taken, is_unique_violation, now_unix};
 use crate::users::User;
 
 /// How often allocation retries when a concurrent writer took the same address.
@@ -204,13 +204,12 @@ impl Peers<'_> {
         }
         store::update(self.pool(), &peer)
             .await
-            .map_err(|e| match e {
-                Error::Store(ref s) if is_unique_violation(s) => Error::Conflict(format!(
+            .map_err(conflict_if_taken(|| {
+                format!(
                     "user '{}' already has a profile named '{}'",
                     peer.username, peer.name
-                )),
-                e => e,
-            })?;
+                )
+            }))?;
         self.m.notify(Change::Peers);
         Ok(peer)
     }

@@ -128,6 +128,15 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     }
 }
 
+/// For `map_err`: a uniqueness violation becomes [`Error::Conflict`] with `message` (which should
+/// say what is taken and what to do); other errors pass through.
+pub(crate) fn conflict_if_taken(message: impl FnOnce() -> String) -> impl FnOnce(Error) -> Error {
+    move |e| match e {
+        Error::Store(ref s) if is_unique_violation(s) => Error::Conflict(message()),
+        e => e,
+    }
+}
+
 /// A URL with its password replaced, for messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -49,6 +49,16 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// What [`Tls::write_files`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenCerts {
+    /// Where the PEM files are.
+    pub files: TlsFiles,
+    /// A new service certificate was issued just now (first use, renewal, changed site names): a
+    /// running proxy must reload to serve it.
+    pub issued: bool,
+}
+
 /// The TLS API of a [`Mistborn`] handle.
 #[derive(Debug, Clone, Copy)]
 pub struct Tls<'a> {
@@ -99,6 +109,11 @@ impl Tls<'_> {
     /// Makes sure a CA and a valid service certificate exist, renewing the latter when it is
     /// within 30 days of expiry; returns what is in force.
     pub async fn ensure(&self, now: i64) -> Result<CertBundle> {
+        Ok(self.ensure_reporting(now).await?.0)
+    }
+
+    /// [`Tls::ensure`], also saying whether a new service certificate was issued just now.
+    async fn ensure_reporting(&self, now: i64) -> Result<(CertBundle, bool)> {
         let (ca_name, ca_not_before, ca_key) = self.ensure_ca(now).await?;
         let ca_pem = self
             .get(keys::CA_CERT)
@@ -118,12 +133,15 @@ impl Tls<'_> {
             if !needs_renewal(not_after, now) && stored_names == names_text {
                 let key_pem = String::from_utf8(self.m.secrets().open(&sealed)?)
                     .map_err(|_| Error::Corrupt("stored certificate key".into()))?;
-                return Ok(CertBundle {
-                    ca_pem,
-                    cert_pem,
-                    key_pem,
-                    not_after,
-                });
+                return Ok((
+                    CertBundle {
+                        ca_pem,
+                        cert_pem,
+                        key_pem,
+                        not_after,
+                    },
+                    false,
+                ));
             }
             tracing::info!(
                 not_after,
@@ -164,7 +182,7 @@ impl Tls<'_> {
         self.set(keys::LEAF_NOT_AFTER, &not_after.to_string())
             .await?;
         self.set(keys::LEAF_NAMES, &names_text).await?;
-        Ok(bundle)
+        Ok((bundle, true))
     }
 
     /// The names the service certificate covers. Browsers and OpenSSL refuse a wildcard directly
@@ -222,8 +240,8 @@ impl Tls<'_> {
 
     /// Ensures the certificates and writes them as PEM files under `<data dir>/tls/` for the proxy
     /// (the key mode 0600).
-    pub async fn write_files(&self, now: i64) -> Result<TlsFiles> {
-        let bundle = self.ensure(now).await?;
+    pub async fn write_files(&self, now: i64) -> Result<WrittenCerts> {
+        let (bundle, issued) = self.ensure_reporting(now).await?;
         let dir = self.m.config().data_dir.join("tls");
         let files = TlsFiles {
             ca: dir.join("ca.pem"),
@@ -234,6 +252,6 @@ impl Tls<'_> {
         for (path, pem) in [(&files.ca, &bundle.ca_pem), (&files.cert, &bundle.cert_pem)] {
             std::fs::write(path, pem).map_err(|e| Error::io(path, e))?;
         }
-        Ok(files)
+        Ok(WrittenCerts { files, issued })
     }
 }

@@ -6,5 +6,5 @@
 mod authority;
 mod renewal;
 
-pub use authority::{CertBundle, Tls, TlsFiles};
+pub use authority::{CertBundle, Tls, TlsFiles, WrittenCerts};
 pub use renewal::{LEAF_VALIDITY_DAYS, RENEW_BEFORE_DAYS, needs_renewal};

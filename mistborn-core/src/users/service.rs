@@ -9,7 +9,7 @@ use crate::actor::Actor;
 use crate::crypto::{hash_password, hash_token, new_token, verify_password};
 use crate::error::{Error, Result};
 use crate::mistborn::{Change, Mistborn};
-use crate::store::{is_unique_violation, now_unix};
+use crate::store::{conflict_if_taken, now_unix};
 
 /// The users API of a [`Mistborn`] handle.
 #[derive(Debug, Clone, Copy)]
@@ -36,12 +36,9 @@ impl Users<'_> {
         let hash = hash_password(&new.password)?;
         store::insert_user(self.pool(), &user, &hash)
             .await
-            .map_err(|e| match e {
-                Error::Store(ref s) if is_unique_violation(s) => {
-                    Error::Conflict(format!("a user named '{}' already exists", user.username))
-                }
-                e => e,
-            })?;
+            .map_err(conflict_if_taken(|| {
+                format!("a user named '{}' already exists", user.username)
+            }))?;
         self.m.notify(Change::Users);
         Ok(user)
     }
@@ -160,13 +157,12 @@ impl Users<'_> {
         };
         store::insert_token(self.pool(), &token, &hash_token(&secret))
             .await
-            .map_err(|e| match e {
-                Error::Store(ref s) if is_unique_violation(s) => Error::Conflict(format!(
+            .map_err(conflict_if_taken(|| {
+                format!(
                     "user '{}' already has a token named '{}'; revoke it or pick another name",
                     user_key, token.name
-                )),
-                e => e,
-            })?;
+                )
+            }))?;
         Ok(NewToken { token, secret })
     }
 

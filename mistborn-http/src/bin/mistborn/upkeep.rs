@@ -27,7 +27,7 @@ pub async fn start_proxy(m: &Mistborn) -> Option<Caddy> {
         return None;
     }
     let result: Result<Caddy> = async {
-        let files = m.tls().write_files(now()).await?;
+        let files = m.tls().write_files(now()).await?.files;
         let (v4, v6) = m.address_pool().server_addresses();
         let p = plan(m.config(), files, [IpAddr::V4(v4), IpAddr::V6(v6)]);
         let text = render_caddyfile(&p);
@@ -78,19 +78,16 @@ pub async fn run(
                 }
             }
             _ = certs.tick() => {
-                let before = m.tls().ensure(now()).await.ok().map(|b| b.cert_pem);
                 match m.tls().write_files(now()).await {
-                    Ok(_) => {
-                        let after = m.tls().ensure(now()).await.ok().map(|b| b.cert_pem);
-                        if before != after {
-                            if let Some(c) = caddy.as_ref() {
-                                let text = std::fs::read_to_string(c.config_path()).unwrap_or_default();
-                                if let Err(e) = c.reload(&text).await {
-                                    tracing::warn!("reloading the proxy after renewal: {e}");
-                                }
+                    Ok(written) if written.issued => {
+                        if let Some(c) = caddy.as_ref() {
+                            let text = std::fs::read_to_string(c.config_path()).unwrap_or_default();
+                            if let Err(e) = c.reload(&text).await {
+                                tracing::warn!("reloading the proxy after renewal: {e}");
                             }
                         }
                     }
+                    Ok(_) => {}
                     Err(e) => tracing::warn!("certificate check: {e}"),
                 }
             }
