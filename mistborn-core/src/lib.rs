@@ -35,4 +35,6 @@ pub mod wireguard;
 pub use actor::Actor;
 pub use config::Config;
 pub use error::{Error, ErrorKind, Result};
-pub use mistborn::{ADMIN_USERNAME, Change, DEFAULT_PROFILE, FirstStart, Mistborn, files};
+pub use mistborn::{
+    ADMIN_USERNAME, Change, DEFAULT_PROFILE, FirstStart, Mistborn, PeerChange, files,
+};

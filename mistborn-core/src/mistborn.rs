@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use tokio::sync::broadcast;
 
@@ -12,18 +13,18 @@ use crate::auth::{Auth, Throttle};
 use crate::config::Config;
 use crate::crypto::{KeyPair, SecretBox, WgKey};
 use crate::error::{Error, Result};
-use crate::peers::{AddressPool, NewPeer, Peers};
+use crate::peers::{AddressPool, NewPeer, PeerId, Peers};
 use crate::status::{DataPlaneStatus, StatusHub};
 use crate::store::{Backup, Store};
 use crate::users::{NewUser, Role, Users};
 
 /// What changed in the store, for reconcilers and status streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// Users, roles or tokens.
     Users,
-    /// Profiles (added, removed, edited).
-    Peers,
+    /// Profiles (added, removed, edited): which ones, when known.
+    Peers(PeerChange),
     /// A tunnel address gained or lost its login (MFA gating: the firewall opens or closes it).
     Access {
         /// The tunnel address.
@@ -35,6 +36,16 @@ pub enum Change {
     Dns,
     /// Firewall settings (Coppercloud lists).
     Firewall,
+}
+
+/// Which profiles a [`Change::Peers`] is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerChange {
+    /// These profiles were created, edited or deleted (reload just these rows).
+    Profiles(Vec<PeerId>),
+    /// Any profile may have changed: a user was deleted with their profiles, or another process
+    /// (the CLI, a restore) wrote the store. Reload them all.
+    All,
 }
 
 /// File names inside the data dir.
@@ -57,6 +68,8 @@ struct Inner {
     secrets: SecretBox,
     server_keys: KeyPair,
     changes: broadcast::Sender<Change>,
+    /// The newest profiles revision this process has announced (see [`Mistborn::poll_store`]).
+    peers_revision: AtomicI64,
     throttle: std::sync::Mutex<Throttle>,
     status: StatusHub,
 }
@@ -101,6 +114,9 @@ impl Mistborn {
         let private = crate::peers::key_from_bytes(&secrets.open(&sealed)?)?;
         let server_keys = KeyPair::from_private(private);
 
+        let peers_revision = AtomicI64::new(
+            crate::store::revision::read(store.pool(), crate::store::revision::PEERS).await?,
+        );
         let (changes, _) = broadcast::channel(256);
         let throttle = std::sync::Mutex::new(Throttle::new(config.auth.throttle));
         let status = StatusHub::new(DataPlaneStatus::off(
@@ -116,6 +132,7 @@ impl Mistborn {
                 secrets,
                 server_keys,
                 changes,
+                peers_revision,
                 throttle,
             }),
         };
@@ -226,6 +243,35 @@ impl Mistborn {
     pub(crate) fn notify(&self, change: Change) {
         // No subscriber is fine: nothing to reconcile in that process.
         let _ = self.inner.changes.send(change);
+    }
+
+    /// Announces a profile write of this process that made revision `rev`. When the counter
+    /// skipped a value, someone else wrote in between (another process, or a concurrent writer
+    /// here): then everything is announced as possibly changed, so that write is not lost.
+    pub(crate) fn notify_peers(&self, rev: i64, change: PeerChange) {
+        let before = self.inner.peers_revision.fetch_max(rev, Ordering::SeqCst);
+        let change = if before + 1 < rev {
+            PeerChange::All
+        } else {
+            change
+        };
+        self.notify(Change::Peers(change));
+    }
+
+    /// Looks for profile writes made by another process (the CLI writing the database the
+    /// daemon serves): one read of the store's revision counter. When it moved past what this
+    /// process announced, broadcasts [`Change::Peers`]`(`[`PeerChange::All`]`)` and returns true.
+    /// The data plane calls it on every status tick.
+    pub async fn poll_store(&self) -> Result<bool> {
+        let rev = crate::store::revision::read(self.store().pool(), crate::store::revision::PEERS)
+            .await?;
+        let before = self.inner.peers_revision.fetch_max(rev, Ordering::SeqCst);
+        if rev > before {
+            tracing::info!(revision = rev, "profiles changed outside this process");
+            self.notify(Change::Peers(PeerChange::All));
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Runs `f` on the brute-force bookkeeping (a short critical section, never across an await).

@@ -537,3 +537,153 @@ async fn a_wrong_secret_key_is_a_clear_error() {
     let err = Mistborn::open(env.config()).await.unwrap_err();
     assert!(err.to_string().contains("32"), "{err}");
 }
+
+/// Raw SQL on the test's database, for damage the API would refuse to do.
+async fn raw_sql(env: &common::Env, sql: &str, id: &str) {
+    sqlx::any::install_default_drivers();
+    let url = env.config().effective_database_url();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .bind(id.to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn a_corrupt_row_is_left_out_of_listings_and_can_be_deleted() {
+    for env in engines().await {
+        let m = Mistborn::open(env.config()).await.unwrap();
+        let bob = regular(&m, "bob").await;
+        let good = m.peers().create(&bob, profile("good")).await.unwrap();
+        let bad = m.peers().create(&bob, profile("bad")).await.unwrap();
+        raw_sql(
+            &env,
+            "UPDATE peers SET public_key = 'not-a-key' WHERE id = $1",
+            bad.id.as_str(),
+        )
+        .await;
+        let mine = m.peers().list(&bob).await.unwrap();
+        assert_eq!(
+            mine.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
+            vec![good.id.clone()],
+            "{}",
+            env.engine
+        );
+        let all = m.peers().list(&Actor::System).await.unwrap();
+        assert_eq!(all.len(), 2, "{}: admin's default + good", env.engine);
+        assert_eq!(m.peers().list_for_user(&bob, "bob").await.unwrap().len(), 1);
+        // Someone else cannot delete it; its owner can.
+        let eve = regular(&m, "eve").await;
+        let err = m.peers().delete(&eve, bad.id.as_str()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{}", env.engine);
+        m.peers().delete(&bob, bad.id.as_str()).await.unwrap();
+        let err = m.peers().delete(&bob, bad.id.as_str()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{}", env.engine);
+        m.close().await;
+    }
+}
+
+#[tokio::test]
+async fn profile_writes_of_another_process_are_seen_through_the_revision() {
+    use mistborn_core::{Change, PeerChange};
+    for env in engines().await {
+        let daemon = Mistborn::open(env.config()).await.unwrap();
+        let cli = Mistborn::open(env.config()).await.unwrap();
+        let mut changes = daemon.subscribe();
+        assert!(!daemon.poll_store().await.unwrap(), "{}", env.engine);
+
+        // The daemon's own write names the profile; polling finds nothing new afterwards.
+        let own = daemon
+            .peers()
+            .create(
+                &Actor::System,
+                NewPeer {
+                    user: Some("admin".into()),
+                    ..profile("own")
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            changes.recv().await.unwrap(),
+            Change::Peers(PeerChange::Profiles(vec![own.id.clone()]))
+        );
+        assert!(!daemon.poll_store().await.unwrap(), "{}", env.engine);
+
+        // The CLI's write: one poll sees it and announces everything as possibly changed.
+        let other = cli
+            .peers()
+            .create(
+                &Actor::System,
+                NewPeer {
+                    user: Some("admin".into()),
+                    ..profile("other")
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            changes.try_recv().is_err(),
+            "{}: nothing heard yet",
+            env.engine
+        );
+        assert!(daemon.poll_store().await.unwrap(), "{}", env.engine);
+        assert_eq!(
+            changes.recv().await.unwrap(),
+            Change::Peers(PeerChange::All)
+        );
+        assert!(!daemon.poll_store().await.unwrap(), "{}", env.engine);
+
+        // Update, delete and user deletion bump it too.
+        cli.peers()
+            .update(
+                &Actor::System,
+                other.id.as_str(),
+                PeerUpdate {
+                    name: Some("renamed".into()),
+                    ..PeerUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(daemon.poll_store().await.unwrap(), "{}", env.engine);
+        cli.peers()
+            .delete(&Actor::System, other.id.as_str())
+            .await
+            .unwrap();
+        assert!(daemon.poll_store().await.unwrap(), "{}", env.engine);
+        let bob = regular(&cli, "bob").await;
+        cli.peers().create(&bob, profile("x")).await.unwrap();
+        assert!(daemon.poll_store().await.unwrap(), "{}", env.engine);
+        cli.users().delete(&Actor::System, "bob").await.unwrap();
+        assert!(daemon.poll_store().await.unwrap(), "{}", env.engine);
+        while changes.try_recv().is_ok() {}
+
+        // A CLI write the daemon has not polled yet, then a daemon write: the daemon's own
+        // event must not hide the other one, so it says "everything".
+        cli.peers()
+            .delete(&Actor::System, own.id.as_str())
+            .await
+            .unwrap();
+        daemon
+            .peers()
+            .create(
+                &Actor::System,
+                NewPeer {
+                    user: Some("admin".into()),
+                    ..profile("late")
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            changes.recv().await.unwrap(),
+            Change::Peers(PeerChange::All)
+        );
+        assert!(!daemon.poll_store().await.unwrap(), "{}", env.engine);
+        daemon.close().await;
+        cli.close().await;
+    }
+}

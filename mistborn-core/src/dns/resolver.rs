@@ -222,7 +222,9 @@ async fn log_writer(
         let mut stale = owners_at.is_none_or(|t| t.elapsed() > Duration::from_secs(60));
         loop {
             match changes.try_recv() {
-                Ok(Change::Peers) | Err(broadcast::error::TryRecvError::Lagged(_)) => stale = true,
+                Ok(Change::Peers(_)) | Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                    stale = true
+                }
                 Ok(_) => {}
                 Err(_) => break,
             }

@@ -370,7 +370,7 @@ impl Reconciler {
             tokio::select! {
                 _ = stop.changed() => break,
                 msg = changes.recv() => match msg {
-                    Ok(Change::Peers) => self.on_profiles().await,
+                    Ok(Change::Peers(_)) => self.on_profiles().await,
                     Ok(Change::Access { address, open }) => self.on_access(address, open).await,
                     Ok(Change::Firewall) => {
                         self.lists_stale = true;

@@ -3,7 +3,7 @@
 
 use super::service::{Peers, key_from_bytes};
 use super::store;
-use super::types::Peer;
+use super::types::{Peer, PeerId};
 use crate::crypto::WgKey;
 use crate::error::Result;
 use crate::users::UserId;
@@ -28,40 +28,41 @@ pub struct SkippedProfile {
     pub reason: String,
 }
 
+/// A stored profile as the data plane takes it: ready, or skipped with the reason.
+pub type DataplaneProfile = std::result::Result<StoredProfile, SkippedProfile>;
+
 impl Peers<'_> {
     /// Every stored profile with its preshared key, for the reconciler. A row that does not parse
     /// or whose secret does not open is reported and skipped; the others still come up.
-    pub(crate) async fn for_dataplane(
-        &self,
-    ) -> Result<Vec<std::result::Result<StoredProfile, SkippedProfile>>> {
+    pub(crate) async fn for_dataplane(&self) -> Result<Vec<DataplaneProfile>> {
         let rows = store::list_for_dataplane(self.m.store().pool(), &self.m.address_pool()).await?;
-        let secrets = self.m.secrets();
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let skipped = |e: crate::Error| SkippedProfile {
-                    id: r.id.clone(),
-                    user_id: r.user_id.clone(),
-                    reason: e.to_string(),
-                };
-                let row = r.row.as_ref().map_err(|e| skipped_from(&r, e))?;
-                let psk = secrets
-                    .open(&row.preshared_key)
-                    .and_then(|b| key_from_bytes(&b))
-                    .map_err(skipped)?;
-                Ok(StoredProfile {
-                    peer: row.peer.clone(),
-                    preshared_key: Some(psk),
-                })
-            })
-            .collect())
+        Ok(rows.into_iter().map(|r| self.open(r)).collect())
     }
-}
 
-fn skipped_from(r: &store::DataplaneRow, e: &crate::Error) -> SkippedProfile {
-    SkippedProfile {
-        id: r.id.clone(),
-        user_id: r.user_id.clone(),
-        reason: e.to_string(),
+    /// One stored profile for the reconciler (after a change of just that profile); `None` when
+    /// it is gone.
+    pub(crate) async fn one_for_dataplane(&self, id: &PeerId) -> Result<Option<DataplaneProfile>> {
+        let row =
+            store::get_for_dataplane(self.m.store().pool(), &self.m.address_pool(), id).await?;
+        Ok(row.map(|r| self.open(r)))
+    }
+
+    fn open(&self, r: store::DataplaneRow) -> DataplaneProfile {
+        let skipped = |reason: String| SkippedProfile {
+            id: r.id.clone(),
+            user_id: r.user_id.clone(),
+            reason,
+        };
+        let row = r.row.map_err(|e| skipped(e.to_string()))?;
+        let psk = self
+            .m
+            .secrets()
+            .open(&row.preshared_key)
+            .and_then(|b| key_from_bytes(&b))
+            .map_err(|e| skipped(e.to_string()))?;
+        Ok(StoredProfile {
+            peer: row.peer,
+            preshared_key: Some(psk),
+        })
     }
 }

@@ -12,7 +12,7 @@ mod store;
 mod types;
 
 pub use alloc::AddressPool;
-pub use dataplane::{SkippedProfile, StoredProfile};
+pub use dataplane::{DataplaneProfile, SkippedProfile, StoredProfile};
 pub use enroll::{EnrollmentAnswer, EnrollmentRequest};
 pub use qr::{qr_png, qr_terminal};
 pub use render::{ClientConfig, DEVICE_KEY_PLACEHOLDER};

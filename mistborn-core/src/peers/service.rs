@@ -10,7 +10,7 @@ use super::types::{NewPeer, Peer, PeerId, PeerUpdate, ProfileName};
 use crate::actor::Actor;
 use crate::crypto::{KeyPair, WgKey};
 use crate::error::{Error, Result};
-use crate::mistborn::{Change, Mistborn};
+use crate::mistborn::{Mistborn, PeerChange};
 use crate::store::{conflict_if_taken, is_unique_violation, now_unix};
 use crate::users::User;
 
@@ -97,8 +97,9 @@ impl Peers<'_> {
                 preshared_key: preshared_key.clone(),
             };
             match store::insert(self.pool(), &row).await {
-                Ok(()) => {
-                    self.m.notify(Change::Peers);
+                Ok(rev) => {
+                    self.m
+                        .notify_peers(rev, PeerChange::Profiles(vec![row.peer.id.clone()]));
                     return Ok(row.peer);
                 }
                 Err(Error::Store(e)) if is_unique_violation(&e) => {
@@ -127,27 +128,38 @@ impl Peers<'_> {
     }
 
     /// The profiles the actor may see: all for a superuser, their own for a regular user.
+    ///
+    /// A stored row that no longer parses is logged and left out, so one corrupt row never hides
+    /// the others; the data plane reports it (with its id and reason) in the status's `skipped`
+    /// list, and [`Peers::delete`] still removes it.
     pub async fn list(&self, actor: &Actor) -> Result<Vec<Peer>> {
         let owner = if actor.is_superuser() {
             None
         } else {
             actor.user_id()
         };
-        store::list_all(self.pool(), &self.addrs(), owner)
-            .await?
-            .into_iter()
-            .map(|r| r.map(|row| row.peer))
-            .collect()
+        self.readable(owner).await
     }
 
-    /// The profiles of one user (oneself, or anyone as a superuser).
+    /// The profiles of one user (oneself, or anyone as a superuser); corrupt rows are left out as
+    /// in [`Peers::list`].
     pub async fn list_for_user(&self, actor: &Actor, user_key: &str) -> Result<Vec<Peer>> {
         let user = self.m.users().get(actor, user_key).await?;
-        store::list_all(self.pool(), &self.addrs(), Some(&user.id))
+        self.readable(Some(&user.id)).await
+    }
+
+    async fn readable(&self, owner: Option<&crate::users::UserId>) -> Result<Vec<Peer>> {
+        Ok(store::list_all(self.pool(), &self.addrs(), owner)
             .await?
             .into_iter()
-            .map(|r| r.map(|row| row.peer))
-            .collect()
+            .filter_map(|r| match r {
+                Ok(row) => Some(row.peer),
+                Err(e) => {
+                    tracing::warn!(error = %e, "listing profiles: skipping a stored row that does not parse");
+                    None
+                }
+            })
+            .collect())
     }
 
     /// The profile behind a tunnel address (IPv4 or IPv6), with no authorization check: the tunnel
@@ -202,7 +214,7 @@ impl Peers<'_> {
         if let Some(port) = change.listen_port {
             peer.listen_port = port;
         }
-        store::update(self.pool(), &peer)
+        let rev = store::update(self.pool(), &peer)
             .await
             .map_err(conflict_if_taken(|| {
                 format!(
@@ -210,15 +222,22 @@ impl Peers<'_> {
                     peer.username, peer.name
                 )
             }))?;
-        self.m.notify(Change::Peers);
+        self.m
+            .notify_peers(rev, PeerChange::Profiles(vec![peer.id.clone()]));
         Ok(peer)
     }
 
     /// Deletes a profile; its address is free again and the data plane drops the device.
+    /// Only the owner is read first, so a stored row that no longer parses can still be removed.
     pub async fn delete(&self, actor: &Actor, id: &str) -> Result<()> {
-        let row = self.row(actor, id).await?;
-        store::delete(self.pool(), &row.peer.id).await?;
-        self.m.notify(Change::Peers);
+        let not_found = || Error::not_found(format!("profile {id}"));
+        let id: PeerId = id.parse().map_err(|_| not_found())?;
+        store::owner_of(self.pool(), &id)
+            .await?
+            .filter(|owner| actor.may_access(owner))
+            .ok_or_else(not_found)?;
+        let rev = store::delete(self.pool(), &id).await?;
+        self.m.notify_peers(rev, PeerChange::Profiles(vec![id]));
         Ok(())
     }
 

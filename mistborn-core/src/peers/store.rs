@@ -8,6 +8,7 @@ use sqlx::{AnyPool, Row};
 use super::alloc::AddressPool;
 use super::types::{Peer, PeerId};
 use crate::error::{Error, Result};
+use crate::store::revision;
 use crate::users::UserId;
 
 /// A profile row with its sealed secrets, as stored.
@@ -33,14 +34,14 @@ macro_rules! select_peers {
     };
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Corrupt(format!("stored profile {what}: {e}"))
+fn corrupt(id: &str, what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Corrupt(format!("stored profile {id}: {what}: {e}"))
 }
 
 fn from_row(row: &AnyRow, pool: &AddressPool) -> Result<PeerRow> {
     let id: String = row.try_get("id")?;
     let index: i64 = row.try_get("addr_index")?;
-    let index = u64::try_from(index).map_err(|e| corrupt("addr_index", e))?;
+    let index = u64::try_from(index).map_err(|e| corrupt(&id, "addr_index", e))?;
     let (address_v4, address_v6) = pool.addresses(index);
     let private_key: Option<String> = row.try_get("private_key")?;
     let public_key: String = row.try_get("public_key")?;
@@ -52,16 +53,18 @@ fn from_row(row: &AnyRow, pool: &AddressPool) -> Result<PeerRow> {
     let peer = Peer {
         id: PeerId(id.clone()),
         user_id: UserId(row.try_get("user_id")?),
-        username: username.parse().map_err(|e| corrupt("owner", e))?,
-        name: name.parse().map_err(|e| corrupt("name", e))?,
-        kind: kind.parse().map_err(|e| corrupt("kind", e))?,
+        username: username.parse().map_err(|e| corrupt(&id, "owner", e))?,
+        name: name.parse().map_err(|e| corrupt(&id, "name", e))?,
+        kind: kind.parse().map_err(|e| corrupt(&id, "kind", e))?,
         client_to_client: c2c != 0,
-        listen_port: listen_port.parse().map_err(|e| corrupt("listen_port", e))?,
+        listen_port: listen_port
+            .parse()
+            .map_err(|e| corrupt(&id, "listen_port", e))?,
         address_v4,
         address_v6,
         public_key: public_key
             .parse()
-            .map_err(|e| corrupt(&format!("{id} public key"), e))?,
+            .map_err(|e| corrupt(&id, "public key", e))?,
         server_generated_key: private_key.is_some(),
         created_at: row.try_get("created_at")?,
     };
@@ -73,8 +76,10 @@ fn from_row(row: &AnyRow, pool: &AddressPool) -> Result<PeerRow> {
     })
 }
 
-pub(crate) async fn insert(pool: &AnyPool, row: &PeerRow) -> Result<()> {
+/// Inserts a profile; returns the profiles revision it made.
+pub(crate) async fn insert(pool: &AnyPool, row: &PeerRow) -> Result<i64> {
     let p = &row.peer;
+    let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO peers (id, user_id, name, kind, client_to_client, listen_port, addr_index, public_key, private_key, preshared_key, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -90,9 +95,11 @@ pub(crate) async fn insert(pool: &AnyPool, row: &PeerRow) -> Result<()> {
     .bind(row.private_key.clone())
     .bind(&row.preshared_key)
     .bind(p.created_at)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    let rev = revision::bump(&mut tx, revision::PEERS).await?;
+    tx.commit().await?;
+    Ok(rev)
 }
 
 pub(crate) async fn used_indices(pool: &AnyPool) -> Result<BTreeSet<u64>> {
@@ -174,7 +181,9 @@ pub(crate) async fn find_by_name(
         .transpose()
 }
 
-pub(crate) async fn update(pool: &AnyPool, p: &Peer) -> Result<()> {
+/// Updates a profile's editable fields; returns the profiles revision it made.
+pub(crate) async fn update(pool: &AnyPool, p: &Peer) -> Result<i64> {
+    let mut tx = pool.begin().await?;
     sqlx::query(
         "UPDATE peers SET name = $1, kind = $2, client_to_client = $3, listen_port = $4 WHERE id = $5",
     )
@@ -183,17 +192,35 @@ pub(crate) async fn update(pool: &AnyPool, p: &Peer) -> Result<()> {
     .bind(i64::from(p.client_to_client))
     .bind(p.listen_port.as_str())
     .bind(p.id.as_str())
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    let rev = revision::bump(&mut tx, revision::PEERS).await?;
+    tx.commit().await?;
+    Ok(rev)
 }
 
-pub(crate) async fn delete(pool: &AnyPool, id: &PeerId) -> Result<()> {
+/// Deletes a profile; returns the profiles revision it made.
+pub(crate) async fn delete(pool: &AnyPool, id: &PeerId) -> Result<i64> {
+    let mut tx = pool.begin().await?;
     sqlx::query("DELETE FROM peers WHERE id = $1")
         .bind(id.as_str())
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
-    Ok(())
+    let rev = revision::bump(&mut tx, revision::PEERS).await?;
+    tx.commit().await?;
+    Ok(rev)
+}
+
+/// The owner of a stored row, read without parsing the rest (so a corrupt row can still be
+/// authorized and deleted).
+pub(crate) async fn owner_of(pool: &AnyPool, id: &PeerId) -> Result<Option<UserId>> {
+    Ok(
+        sqlx::query_scalar::<_, String>("SELECT user_id FROM peers WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(pool)
+            .await?
+            .map(UserId),
+    )
 }
 
 /// A stored row as the data plane sees it: the parsed row, or why it cannot be used (with the id
@@ -204,6 +231,14 @@ pub(crate) struct DataplaneRow {
     pub row: Result<PeerRow>,
 }
 
+fn dataplane_row(r: &AnyRow, addrs: &AddressPool) -> DataplaneRow {
+    DataplaneRow {
+        id: r.try_get::<String, _>("id").unwrap_or_default(),
+        user_id: r.try_get::<String, _>("user_id").ok().map(UserId),
+        row: from_row(r, addrs),
+    }
+}
+
 /// Every profile row for the data plane; a corrupt row is returned as an error beside the others.
 pub(crate) async fn list_for_dataplane(
     pool: &AnyPool,
@@ -212,12 +247,18 @@ pub(crate) async fn list_for_dataplane(
     let rows = sqlx::query(select_peers!("ORDER BY p.addr_index"))
         .fetch_all(pool)
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| DataplaneRow {
-            id: r.try_get::<String, _>("id").unwrap_or_default(),
-            user_id: r.try_get::<String, _>("user_id").ok().map(UserId),
-            row: from_row(r, addrs),
-        })
-        .collect())
+    Ok(rows.iter().map(|r| dataplane_row(r, addrs)).collect())
+}
+
+/// One profile row for the data plane, `None` when it is gone.
+pub(crate) async fn get_for_dataplane(
+    pool: &AnyPool,
+    addrs: &AddressPool,
+    id: &PeerId,
+) -> Result<Option<DataplaneRow>> {
+    Ok(sqlx::query(select_peers!("WHERE p.id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await?
+        .map(|r| dataplane_row(&r, addrs)))
 }

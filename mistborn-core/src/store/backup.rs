@@ -311,6 +311,8 @@ impl Backup {
                 q.execute(&mut *tx).await?;
             }
         }
+        // A daemon running on this database notices the new profiles on its next tick.
+        super::revision::bump(&mut tx, super::revision::PEERS).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -89,9 +89,9 @@ impl Users<'_> {
                 "cannot delete the last superuser; promote another user first".into(),
             ));
         }
-        store::delete_user(self.pool(), &user.id).await?;
+        let rev = store::delete_user(self.pool(), &user.id).await?;
         self.m.notify(Change::Users);
-        self.m.notify(Change::Peers);
+        self.m.notify_peers(rev, crate::mistborn::PeerChange::All);
         Ok(())
     }
 

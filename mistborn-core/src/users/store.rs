@@ -134,7 +134,8 @@ pub(crate) async fn set_role(pool: &AnyPool, id: &UserId, role: Role) -> Result<
 }
 
 /// Deletes the user with their profiles and tokens in one transaction.
-pub(crate) async fn delete_user(pool: &AnyPool, id: &UserId) -> Result<()> {
+/// Deletes a user with their profiles and tokens; returns the profiles revision it made.
+pub(crate) async fn delete_user(pool: &AnyPool, id: &UserId) -> Result<i64> {
     let mut tx = pool.begin().await?;
     for sql in [
         "DELETE FROM peers WHERE user_id = $1",
@@ -143,8 +144,9 @@ pub(crate) async fn delete_user(pool: &AnyPool, id: &UserId) -> Result<()> {
     ] {
         sqlx::query(sql).bind(id.as_str()).execute(&mut *tx).await?;
     }
+    let rev = crate::store::revision::bump(&mut tx, crate::store::revision::PEERS).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(rev)
 }
 
 pub(crate) async fn insert_token(pool: &AnyPool, token: &ApiToken, hash: &str) -> Result<()> {

@@ -4,8 +4,11 @@
 //! Backend calls block (netlink, UAPI socket) and must run inside the data plane's network
 //! namespace, so they all run on one dedicated thread that enters `netns` first when asked; the
 //! async task only plans (pure) and sends small diffs. The task keeps the last device state it
-//! read or wrote, so a profile change costs one plan and one small apply, not a full device read;
-//! the timer re-reads the device and repairs any drift (a peer added by hand is removed).
+//! read or wrote and the desired state it last loaded, so a change of one profile costs one row
+//! read, one decrypt, one plan of that peer and one small apply, not a reload of every profile
+//! or a full device read. The timer re-reads the device and repairs any drift (a peer added by
+//! hand is removed), and polls the store's revision counter so profiles written by another
+//! process (the CLI) are picked up within one tick.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,10 +18,11 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::backend::{WireGuardBackend, open_backend};
 use super::desired::{DesiredInterface, ServerSide, desired};
-use super::plan::{ObservedInterface, plan};
+use super::plan::{ObservedInterface, plan, plan_peers};
 use crate::config::{Config, DataplaneBackend};
 use crate::error::{Error, Result};
-use crate::mistborn::{Change, Mistborn};
+use crate::mistborn::{Change, Mistborn, PeerChange};
+use crate::peers::PeerId;
 use crate::status::{ActiveBackend, DataPlaneStatus, PeerStatus, StatusHub, StatusSnapshot};
 use crate::store::now_unix;
 
@@ -90,12 +94,15 @@ impl DataPlane {
                 "wireguard.backend is 'none': the data plane is off by configuration",
             ));
             let _ = cycles_tx.send(1);
+            // No interface to reconcile, but the other reconcilers (firewall, DNS) still need to
+            // hear of profiles another process wrote.
+            let task = tokio::spawn(poll_store(m.clone(), options.status_interval, stop_rx));
             return Self {
                 hub,
                 stop,
                 cycles,
                 resync,
-                task: None,
+                task: Some(task),
             };
         }
         hub.set_dataplane(DataPlaneStatus::off(
@@ -118,6 +125,7 @@ impl DataPlane {
             kind: None,
             cache: ObservedInterface::default(),
             desired: None,
+            stale: true,
             last_reason: None,
             cycles: cycles_tx,
         };
@@ -258,8 +266,30 @@ struct Reconciler {
     /// The device as last read or written.
     cache: ObservedInterface,
     desired: Option<DesiredInterface>,
+    /// `desired` may be behind the store (a change arrived while the interface was down, or the
+    /// store could not be read): the next cycle reloads every profile.
+    stale: bool,
     last_reason: Option<String>,
     cycles: watch::Sender<u64>,
+}
+
+fn tick_every(interval: Duration) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
+
+/// Polls the store for other processes' profile writes until stopped (the data plane is off).
+async fn poll_store(m: Mistborn, interval: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tick_every(interval);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tick.tick() => if let Err(e) = m.poll_store().await {
+                tracing::warn!(error = %e, "cannot read the store's revision");
+            },
+        }
+    }
 }
 
 impl Reconciler {
@@ -271,23 +301,28 @@ impl Reconciler {
     ) {
         // Subscribe before the first reconcile so no change slips between the two.
         let mut changes = self.m.subscribe();
-        let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = tick_every(interval);
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
                 msg = changes.recv() => match msg {
-                    Ok(Change::Peers) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    Ok(Change::Peers(PeerChange::Profiles(ids))) => self.on_profiles(&ids).await,
+                    Ok(Change::Peers(PeerChange::All)) | Err(broadcast::error::RecvError::Lagged(_)) => {
                         self.on_change().await;
                     }
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 Some(done) = resync.recv() => {
+                    self.poll_store().await;
                     self.full_cycle().await;
                     let _ = done.send(());
                 }
-                _ = tick.tick() => self.full_cycle().await,
+                _ = tick.tick() => {
+                    // Another process's write arrives as a change event, handled next.
+                    self.poll_store().await;
+                    self.full_cycle().await;
+                }
             }
         }
         self.worker.finish().await;
@@ -299,9 +334,18 @@ impl Reconciler {
         ));
     }
 
-    async fn load_desired(&self) -> Result<DesiredInterface> {
+    async fn poll_store(&mut self) {
+        if let Err(e) = self.m.poll_store().await {
+            tracing::warn!(error = %e, "cannot read the store's revision");
+        }
+    }
+
+    /// Reloads every profile into `desired`; on failure keeps the old one and stays stale.
+    async fn load_desired(&mut self) -> Result<()> {
         let rows = self.m.peers().for_dataplane().await?;
-        Ok(desired(self.server.clone(), rows))
+        self.desired = Some(desired(self.server.clone(), rows));
+        self.stale = false;
+        Ok(())
     }
 
     async fn bring_up(&mut self) -> Result<ActiveBackend> {
@@ -329,6 +373,7 @@ impl Reconciler {
     async fn take_down(&mut self, e: &Error) {
         self.kind = None;
         self.cache = ObservedInterface::default();
+        self.stale = true;
         let _ = self
             .worker
             .call(|slot| {
@@ -369,15 +414,18 @@ impl Reconciler {
                 Err(e) => return self.report_off(e.to_string()),
             }
         }
-        let desired = match self.load_desired().await {
-            Ok(d) => d,
-            Err(e) => {
+        // Differences right after a reload are the store's changes, not drift.
+        let drift_check = self.desired.is_some() && !self.stale;
+        if self.stale {
+            if let Err(e) = self.load_desired().await {
                 // Keep the interface as it is: the store being briefly unreadable is no reason
                 // to cut every device off.
                 tracing::warn!(error = %e, "cannot read profiles; keeping the interface as it is");
-                return;
+                if self.desired.is_none() {
+                    return;
+                }
             }
-        };
+        }
         let observed = self
             .worker
             .call(|slot| {
@@ -390,26 +438,60 @@ impl Reconciler {
             Ok(o) => o,
             Err(e) => return self.take_down(&e).await,
         };
-        let first = self.desired.is_none();
         self.cache = observed;
-        self.desired = Some(desired);
-        if let Err(e) = self.reconcile(!first).await {
+        if let Err(e) = self.reconcile(drift_check).await {
             return self.take_down(&e).await;
         }
         self.publish();
     }
 
-    /// A profile changed: plan against the cached device state and apply the small diff.
+    /// These profiles changed: reload just their rows, plan just their peers against the cached
+    /// device state and apply that small diff.
+    async fn on_profiles(&mut self, ids: &[PeerId]) {
+        if self.kind.is_none() || self.stale || self.desired.is_none() {
+            self.stale = true;
+            return; // the next tick starts again and reloads everything
+        }
+        let mut keys = Vec::with_capacity(ids.len() * 2);
+        for id in ids {
+            let row = match self.m.peers().one_for_dataplane(id).await {
+                Ok(row) => row,
+                Err(e) => {
+                    tracing::warn!(error = %e, profile = %id, "cannot read a changed profile");
+                    self.stale = true;
+                    return;
+                }
+            };
+            let Some(d) = self.desired.as_mut() else {
+                return;
+            };
+            match d.replace_profile(id, row) {
+                Some(touched) => keys.extend(touched),
+                None => return self.on_change().await,
+            }
+        }
+        let Some(desired) = &self.desired else {
+            return;
+        };
+        let diff = plan_peers(desired, &self.cache, &keys);
+        if let Err(e) = self.apply(diff, false).await {
+            tracing::warn!(error = %e, "incremental reconcile failed; re-reading the device");
+            return self.full_cycle().await;
+        }
+        self.publish();
+    }
+
+    /// Any profile may have changed: reload them all, plan against the cached device state and
+    /// apply the diff.
     async fn on_change(&mut self) {
         if self.kind.is_none() {
+            self.stale = true;
             return; // the next tick tries to start again
         }
-        match self.load_desired().await {
-            Ok(d) => self.desired = Some(d),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read profiles after a change");
-                return;
-            }
+        if let Err(e) = self.load_desired().await {
+            tracing::warn!(error = %e, "cannot read profiles after a change");
+            self.stale = true;
+            return;
         }
         if let Err(e) = self.reconcile(false).await {
             tracing::warn!(error = %e, "incremental reconcile failed; re-reading the device");
@@ -423,6 +505,10 @@ impl Reconciler {
             return Ok(());
         };
         let diff = plan(desired, &self.cache);
+        self.apply(diff, is_drift).await
+    }
+
+    async fn apply(&mut self, diff: super::plan::Diff, is_drift: bool) -> Result<()> {
         if diff.is_empty() {
             return Ok(());
         }

@@ -6,7 +6,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::crypto::WgKey;
 use crate::mistborn::Mistborn;
-use crate::peers::{Peer, SkippedProfile, StoredProfile};
+use crate::peers::{Peer, PeerId, SkippedProfile, StoredProfile};
 
 /// The server side of the interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,47 +83,57 @@ impl DesiredInterface {
     }
 }
 
+/// Why a profile whose key profile `other` already uses is skipped.
+fn duplicate_of(other: &PeerId) -> String {
+    format!("its public key is also used by profile {other}")
+}
+
 /// The desired interface for `server` and the stored profiles (as read by the store: rows that
 /// could not be read arrive as [`SkippedProfile`]s and stay reported).
 pub fn desired(
     server: ServerSide,
     stored: Vec<Result<StoredProfile, SkippedProfile>>,
 ) -> DesiredInterface {
-    let server_public = server.private_key.public();
-    let mut peers: HashMap<WgKey, DesiredPeer> = HashMap::with_capacity(stored.len());
-    let mut skipped = Vec::new();
-    let skip = |p: &Peer, reason: String| SkippedProfile {
-        id: p.id.to_string(),
-        user_id: Some(p.user_id.clone()),
-        reason,
+    let mut d = DesiredInterface {
+        server,
+        peers: HashMap::with_capacity(stored.len()),
+        skipped: Vec::new(),
     };
+    let server_public = d.server.private_key.public();
     for s in stored {
-        let s = match s {
+        d.insert(&server_public, s);
+    }
+    d
+}
+
+impl DesiredInterface {
+    /// Adds one stored profile under the interface's rules: a profile with the server's own key,
+    /// or with a key another profile already uses, is skipped with the reason.
+    fn insert(&mut self, server_public: &WgKey, stored: Result<StoredProfile, SkippedProfile>) {
+        let s = match stored {
             Ok(s) => s,
-            Err(e) => {
-                skipped.push(e);
-                continue;
-            }
+            Err(e) => return self.skipped.push(e),
         };
         let p = &s.peer;
-        if p.public_key == server_public {
-            skipped.push(skip(p, "its public key is the server's own key".into()));
-            continue;
+        let skip = |reason: String| SkippedProfile {
+            id: p.id.to_string(),
+            user_id: Some(p.user_id.clone()),
+            reason,
+        };
+        if p.public_key == *server_public {
+            return self
+                .skipped
+                .push(skip("its public key is the server's own key".into()));
         }
-        if let Some(other) = peers.get(&p.public_key) {
-            let reason = format!(
-                "its public key is also used by profile {}",
-                other.profile.id
-            );
-            skipped.push(skip(p, reason));
-            continue;
+        if let Some(other) = self.peers.get(&p.public_key) {
+            return self.skipped.push(skip(duplicate_of(&other.profile.id)));
         }
         let mut allowed_ips = vec![
             IpNet::V4(Ipv4Net::from(p.address_v4)),
             IpNet::V6(Ipv6Net::from(p.address_v6)),
         ];
         allowed_ips.sort();
-        peers.insert(
+        self.peers.insert(
             p.public_key.clone(),
             DesiredPeer {
                 spec: PeerSpec {
@@ -135,9 +145,40 @@ pub fn desired(
             },
         );
     }
-    DesiredInterface {
-        server,
-        peers,
-        skipped,
+
+    /// Replaces what the store says about profile `id` (`None`: it is gone) and returns the peer
+    /// keys whose entry may have changed, for [`plan_peers`](super::plan_peers). Returns `None`
+    /// when one profile's change can affect others (a key it freed may unblock a skipped
+    /// duplicate): then reload everything.
+    pub fn replace_profile(
+        &mut self,
+        id: &PeerId,
+        stored: Option<Result<StoredProfile, SkippedProfile>>,
+    ) -> Option<Vec<WgKey>> {
+        self.skipped.retain(|s| s.id != id.as_str());
+        let old = self
+            .peers
+            .iter()
+            .find(|(_, d)| d.profile.id == *id)
+            .map(|(k, _)| k.clone());
+        let mut touched = Vec::with_capacity(2);
+        if let Some(k) = old {
+            self.peers.remove(&k);
+            touched.push(k);
+        }
+        if let Some(s) = stored {
+            let server_public = self.server.private_key.public();
+            let key = s.as_ref().ok().map(|s| s.peer.public_key.clone());
+            self.insert(&server_public, s);
+            if let Some(k) = key.filter(|k| !touched.contains(k)) {
+                touched.push(k);
+            }
+        }
+        // A profile skipped as a duplicate of this one may take the key it held.
+        let blocked = duplicate_of(id);
+        if self.skipped.iter().any(|s| s.reason == blocked) {
+            return None;
+        }
+        Some(touched)
     }
 }

@@ -22,7 +22,7 @@ pub use backend::{WireGuardBackend, open_backend};
 pub use dataplane::{DataPlane, DataPlaneOptions};
 pub use desired::{DesiredInterface, DesiredPeer, PeerSpec, ServerSide, desired};
 pub use memory::MemoryBackend;
-pub use plan::{Diff, ObservedInterface, ObservedPeer, plan};
+pub use plan::{Diff, ObservedInterface, ObservedPeer, plan, plan_peers};
 pub use wgctl::WgControlBackend;
 
 #[cfg(test)]

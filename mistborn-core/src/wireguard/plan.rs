@@ -91,8 +91,7 @@ fn by_key(a: &PeerSpec, b: &PeerSpec) -> std::cmp::Ordering {
     a.public_key.as_bytes().cmp(b.public_key.as_bytes())
 }
 
-/// The minimal change from `observed` to `desired`. Pure: no IO, deterministic order.
-pub fn plan(desired: &DesiredInterface, observed: &ObservedInterface) -> Diff {
+fn plan_server(desired: &DesiredInterface, observed: &ObservedInterface) -> Diff {
     let mut diff = Diff::default();
     if observed.private_key.as_ref() != Some(&desired.server.private_key) {
         diff.private_key = Some(desired.server.private_key.clone());
@@ -100,28 +99,61 @@ pub fn plan(desired: &DesiredInterface, observed: &ObservedInterface) -> Diff {
     if observed.listen_port != Some(desired.server.listen_port) {
         diff.listen_port = Some(desired.server.listen_port);
     }
-    for (key, want) in &desired.peers {
-        match observed.peers.get(key) {
-            None => diff.add.push(want.spec.clone()),
-            Some(have) => {
+    diff
+}
+
+impl Diff {
+    /// Adds what peer `key` needs: added, updated, removed or nothing.
+    fn plan_peer(&mut self, key: &WgKey, desired: &DesiredInterface, observed: &ObservedInterface) {
+        match (desired.peers.get(key), observed.peers.get(key)) {
+            (Some(want), None) => self.add.push(want.spec.clone()),
+            (Some(want), Some(have)) => {
                 if have.preshared_key != want.spec.preshared_key
                     || have.allowed_ips != want.spec.allowed_ips
                 {
-                    diff.update.push(want.spec.clone());
+                    self.update.push(want.spec.clone());
                 }
             }
+            (None, Some(_)) => self.remove.push(key.clone()),
+            (None, None) => {}
         }
     }
-    diff.remove = observed
-        .peers
-        .keys()
-        .filter(|k| !desired.peers.contains_key(*k))
-        .cloned()
-        .collect();
-    diff.add.sort_by(by_key);
-    diff.update.sort_by(by_key);
-    diff.remove.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    diff
+
+    fn sorted(mut self) -> Self {
+        self.add.sort_by(by_key);
+        self.update.sort_by(by_key);
+        self.remove.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        self
+    }
+}
+
+/// The minimal change from `observed` to `desired`. Pure: no IO, deterministic order.
+pub fn plan(desired: &DesiredInterface, observed: &ObservedInterface) -> Diff {
+    let mut diff = plan_server(desired, observed);
+    for key in desired.peers.keys() {
+        diff.plan_peer(key, desired, observed);
+    }
+    for key in observed.peers.keys() {
+        if !desired.peers.contains_key(key) {
+            diff.remove.push(key.clone());
+        }
+    }
+    diff.sorted()
+}
+
+/// Like [`plan`], looking only at the peers `keys` (the ones a profile change touched): the cost
+/// of one change does not grow with the number of peers. Equal to `plan` whenever the other
+/// peers are in sync.
+pub fn plan_peers(
+    desired: &DesiredInterface,
+    observed: &ObservedInterface,
+    keys: &[WgKey],
+) -> Diff {
+    let mut diff = plan_server(desired, observed);
+    for key in keys {
+        diff.plan_peer(key, desired, observed);
+    }
+    diff.sorted()
 }
 
 impl ObservedInterface {

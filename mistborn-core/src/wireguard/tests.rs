@@ -341,3 +341,149 @@ async fn corrupt_row_is_reported_and_others_come_up() {
     assert!(dev.peers.contains_key(&good.public_key));
     dp.stop().await;
 }
+
+#[test]
+fn one_profile_change_plans_like_a_full_plan() {
+    let s = server();
+    let rows: Vec<_> = (1..=5).map(|i| Ok(profile(i, "alice"))).collect();
+    let mut d = desired(s.clone(), rows.clone());
+    let mut o = observed_of(&d);
+    // Added.
+    let new = profile(6, "bob");
+    let keys = d
+        .replace_profile(&new.peer.id, Some(Ok(new.clone())))
+        .unwrap();
+    assert_eq!(keys, vec![new.peer.public_key.clone()]);
+    let diff = plan_peers(&d, &o, &keys);
+    assert_eq!(diff, plan(&d, &o));
+    assert_eq!(diff.add.len(), 1);
+    o.apply_diff(&diff);
+    // Re-keyed (a device imported a new key): the old peer goes, the new one comes.
+    let mut rekeyed = new.clone();
+    rekeyed.peer.public_key = KeyPair::generate().public;
+    let keys = d
+        .replace_profile(&new.peer.id, Some(Ok(rekeyed.clone())))
+        .unwrap();
+    assert_eq!(keys.len(), 2);
+    let diff = plan_peers(&d, &o, &keys);
+    assert_eq!(diff, plan(&d, &o));
+    assert_eq!((diff.add.len(), diff.remove.len()), (1, 1));
+    o.apply_diff(&diff);
+    // Deleted.
+    let gone = rows[0].as_ref().unwrap().peer.clone();
+    let keys = d.replace_profile(&gone.id, None).unwrap();
+    let diff = plan_peers(&d, &o, &keys);
+    assert_eq!(diff, plan(&d, &o));
+    assert_eq!(diff.remove, vec![gone.public_key.clone()]);
+    o.apply_diff(&diff);
+    assert!(plan(&d, &o).is_empty());
+    assert_eq!(d.peers.len(), 5);
+    // A profile that turned unreadable is reported, and its peer removed.
+    let broken = rows[1].as_ref().unwrap().peer.clone();
+    let report = SkippedProfile {
+        id: broken.id.to_string(),
+        user_id: Some(broken.user_id.clone()),
+        reason: "corrupt".into(),
+    };
+    let keys = d
+        .replace_profile(&broken.id, Some(Err(report.clone())))
+        .unwrap();
+    assert_eq!(plan_peers(&d, &o, &keys).remove, vec![broken.public_key]);
+    assert_eq!(d.skipped, vec![report]);
+}
+
+#[test]
+fn freeing_a_key_a_skipped_profile_wanted_asks_for_a_full_reload() {
+    let s = server();
+    let a = profile(1, "alice");
+    let mut dup = profile(2, "bob");
+    dup.peer.public_key = a.peer.public_key.clone();
+    let mut d = desired(s.clone(), vec![Ok(a.clone()), Ok(dup.clone())]);
+    assert_eq!(d.skipped.len(), 1);
+    assert_eq!(d.replace_profile(&a.peer.id, None), None);
+    // A full reload then brings the duplicate up.
+    let d = desired(s, vec![Ok(dup.clone())]);
+    assert!(d.peers.contains_key(&dup.peer.public_key));
+}
+
+#[tokio::test]
+async fn one_change_reloads_only_that_profile() {
+    let (_dir, m) = open().await;
+    let mem = MemoryBackend::default();
+    let dp = DataPlane::start_with(
+        &m,
+        DataPlaneOptions {
+            // No tick during the test: only change events drive it.
+            status_interval: Duration::from_secs(3600),
+            ..memory_options(&mem)
+        },
+    );
+    assert!(dp.settled().await.on);
+    let admin = m.peers().list(&crate::Actor::System).await.unwrap();
+    // Break admin's default behind the store API's back (no change event, no revision bump):
+    // a full reload would now report it; the per-profile path must not even look at it.
+    sqlx::query("UPDATE peers SET public_key = 'not-a-key' WHERE id = $1")
+        .bind(admin[0].id.as_str())
+        .execute(m.store().pool())
+        .await
+        .unwrap();
+    let p = m
+        .peers()
+        .create(
+            &crate::Actor::System,
+            crate::peers::NewPeer {
+                user: Some("admin".into()),
+                name: "phone".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    wait_until(|| mem.device.lock().unwrap().peers.contains_key(&p.public_key)).await;
+    let st = m.status().current(&crate::Actor::System);
+    assert!(st.dataplane.skipped.is_empty(), "{st:?}");
+    assert_eq!(st.peers.len(), 2);
+    assert!(
+        mem.device
+            .lock()
+            .unwrap()
+            .peers
+            .contains_key(&admin[0].public_key)
+    );
+    dp.stop().await;
+}
+
+#[tokio::test]
+async fn another_process_writing_the_store_is_picked_up_within_a_tick() {
+    let (dir, m) = open().await;
+    let mem = MemoryBackend::default();
+    let dp = DataPlane::start_with(&m, memory_options(&mem));
+    assert!(dp.settled().await.on);
+    // The CLI: another handle on the same data dir and database, running no data plane.
+    let cli = crate::Mistborn::open(crate::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let p = cli
+        .peers()
+        .create(
+            &crate::Actor::System,
+            crate::peers::NewPeer {
+                user: Some("admin".into()),
+                name: "laptop".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    wait_until(|| mem.device.lock().unwrap().peers.contains_key(&p.public_key)).await;
+    cli.peers()
+        .delete(&crate::Actor::System, p.id.as_str())
+        .await
+        .unwrap();
+    wait_until(|| !mem.device.lock().unwrap().peers.contains_key(&p.public_key)).await;
+    dp.stop().await;
+    cli.close().await;
+}
