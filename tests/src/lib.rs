@@ -5,6 +5,7 @@
 //! the host, and at most 15 characters).
 #![allow(clippy::unwrap_used)]
 
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -93,6 +94,8 @@ pub fn run_ok(args: &[&str]) -> String {
 pub struct Netns {
     /// Its name (`ip netns` name).
     pub name: String,
+    /// Whether dropping this handle deletes the namespace.
+    owned: bool,
 }
 
 impl Netns {
@@ -100,15 +103,108 @@ impl Netns {
     pub fn new(prefix: &str) -> Self {
         let ns = Self {
             name: unique(prefix),
+            owned: true,
         };
         run_ok(&["ip", "netns", "add", &ns.name]);
         ns.exec_ok(&["ip", "link", "set", "lo", "up"]);
         ns
     }
 
+    /// A second handle on the same namespace that does not delete it (for helpers that outlive
+    /// a borrow, such as a daemon guard).
+    pub fn handle(&self) -> Self {
+        Self {
+            name: self.name.clone(),
+            owned: false,
+        }
+    }
+
     /// The path to hand to setns.
     pub fn path(&self) -> PathBuf {
         PathBuf::from(format!("/run/netns/{}", self.name))
+    }
+
+    /// A command that runs `args` inside (to spawn in the background, with its own env/stdio).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).args(args);
+        c
+    }
+
+    /// Starts `args` inside in the background, output discarded; stopped on drop of the guard.
+    pub fn spawn(&self, args: &[&str]) -> Process {
+        let child = self
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {args:?} in {}: {e}", self.name));
+        Process::new(child)
+    }
+
+    /// A TCP connection to `addr` made from inside the namespace: the socket is created by a
+    /// thread that entered the namespace and keeps it after the thread ends, so the test's own
+    /// process (in the host namespace) can talk to servers in here without any route to them.
+    pub fn connect(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
+        let path = self.path();
+        std::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
+            let ns = std::fs::File::open(&path)?;
+            // SAFETY: setns on a valid namespace fd; it changes only this short-lived thread.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        })
+        .join()
+        .map_err(|_| std::io::Error::other("connect thread panicked"))?
+    }
+
+    /// A plain HTTP/1.0 request to `addr` from inside the namespace: `(status, body)`. HTTP/1.0
+    /// so the server closes the connection after one whole (never chunked) response.
+    pub fn http(
+        &self,
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> std::io::Result<(u16, String)> {
+        use std::io::{Read, Write};
+        let mut s = self.connect(addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if let Some(b) = body {
+            req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                b.len()
+            ));
+        }
+        req.push_str("\r\n");
+        req.push_str(body.unwrap_or(""));
+        s.write_all(req.as_bytes())?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw)?;
+        let text = String::from_utf8_lossy(&raw);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {head:?}")))?;
+        Ok((status, body.to_string()))
+    }
+
+    /// The pids of the processes running inside.
+    pub fn pids(&self) -> Vec<u32> {
+        String::from_utf8_lossy(&run(&["ip", "netns", "pids", &self.name]).stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
     }
 
     fn argv<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
@@ -148,6 +244,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         // Deleting a namespace does not kill what runs in it.
         let pids = run(&["ip", "netns", "pids", &self.name]);
         for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
@@ -157,8 +256,78 @@ impl Drop for Netns {
     }
 }
 
-/// Joins two namespaces by a veth pair and gives each side an IPv4 /24 address.
-pub fn veth(a: &Netns, a_addr: &str, b: &Netns, b_addr: &str) {
+/// A background process, stopped on drop: SIGTERM, up to two seconds to exit, then SIGKILL;
+/// always reaped.
+#[derive(Debug)]
+pub struct Process {
+    child: Child,
+}
+
+impl Process {
+    /// Guards `child`.
+    pub fn new(child: Child) -> Self {
+        Self { child }
+    }
+
+    /// Its pid.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether it has exited (reaping it if so).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// SIGTERM, then waits up to `grace` for it to exit (SIGKILL after that); its exit status
+    /// (`None` when it had to be killed).
+    pub fn stop(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        if self.exited().is_none() {
+            let _ = run(&["kill", &self.child.id().to_string()]);
+        }
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.stop(Duration::from_secs(2));
+    }
+}
+
+/// Kills the wireguard-go serving `iface` inside `ns` (one a daemon under test left behind),
+/// waits until it is gone and removes its socket from the shared /run/wireguard.
+pub fn kill_wireguard_go(ns: &Netns, iface: &str) {
+    for pid in ns.pids() {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let is_wg = args.first().is_some_and(|a| a.ends_with(b"wireguard-go"));
+        if is_wg && args.contains(&iface.as_bytes()) {
+            let _ = run(&["kill", &pid.to_string()]);
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while std::path::Path::new(&format!("/proc/{pid}")).exists()
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = run(&["kill", "-9", &pid.to_string()]);
+        }
+    }
+    let _ = std::fs::remove_file(format!("/run/wireguard/{iface}.sock"));
+}
+
+/// Joins two namespaces by a veth pair and gives each side an IPv4 /24 address; returns the
+/// interface names (`a`'s side, `b`'s side).
+pub fn veth(a: &Netns, a_addr: &str, b: &Netns, b_addr: &str) -> (String, String) {
     let (an, bn) = (unique("va"), unique("vb"));
     run_ok(&[
         "ip", "link", "add", &an, "netns", &a.name, "type", "veth", "peer", "name", &bn, "netns",
@@ -168,6 +337,7 @@ pub fn veth(a: &Netns, a_addr: &str, b: &Netns, b_addr: &str) {
     a.exec_ok(&["ip", "link", "set", &an, "up"]);
     b.exec_ok(&["ip", "addr", "add", b_addr, "dev", &bn]);
     b.exec_ok(&["ip", "link", "set", &bn, "up"]);
+    (an, bn)
 }
 
 /// A wireguard-go process in a namespace, killed and reaped on drop.
@@ -181,7 +351,12 @@ pub struct WireguardGo {
 impl WireguardGo {
     /// Starts `wireguard-go -f <unique name>` in `ns` and waits for its UAPI socket.
     pub fn start(ns: &Netns, prefix: &str) -> Self {
-        let name = unique(prefix);
+        Self::start_named(ns, &unique(prefix))
+    }
+
+    /// Starts `wireguard-go -f name` in `ns` (a name from [`unique`]) and waits for its socket.
+    pub fn start_named(ns: &Netns, name: &str) -> Self {
+        let name = name.to_string();
         // `ip netns exec` execs the program, so the child is wireguard-go itself (ours to reap).
         let child = Command::new("ip")
             .args(["netns", "exec", &ns.name, "wireguard-go", "-f", &name])
@@ -217,6 +392,54 @@ impl Drop for WireguardGo {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(format!("/run/wireguard/{}.sock", self.name));
     }
+}
+
+/// A fresh random WireGuard public key (`wg genkey | wg pubkey`), e.g. for a stray peer.
+pub fn wg_new_public_key() -> String {
+    use std::io::Write;
+    let private = run_ok(&["wg", "genkey"]);
+    let mut c = Command::new("wg")
+        .arg("pubkey")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(private.as_bytes())
+        .unwrap();
+    let out = c.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Puts a peer on `iface` by hand (`wg set`), as an admin editing the interface would.
+pub fn wg_set_peer(ns: &Netns, iface: &str, public_key: &str, allowed_ips: &str) {
+    ns.exec_ok(&[
+        "wg",
+        "set",
+        iface,
+        "peer",
+        public_key,
+        "allowed-ips",
+        allowed_ips,
+    ]);
+}
+
+/// Polls `f` until it returns `want` (data planes react asynchronously), panicking after 5 s;
+/// how long it took.
+#[track_caller]
+pub fn eventually(what: &str, want: bool, mut f: impl FnMut() -> bool) -> Duration {
+    let t0 = Instant::now();
+    while f() != want {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "{what}: still {}",
+            !want
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    t0.elapsed()
 }
 
 /// The peer public keys `wg show <iface> peers` lists, sorted.

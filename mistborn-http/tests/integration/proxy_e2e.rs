@@ -4,136 +4,34 @@
 //! service. Needs root for the namespace (skipped locally without it, failing under CI).
 
 use std::net::IpAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use mistborn_core::auth::TotpSecret;
 use mistborn_core::peers::{NewPeer, PeerKind};
 use mistborn_core::users::{NewUser, Role};
 use mistborn_core::{Actor, Mistborn};
+use mistborn_system_tests::{Netns, require};
 
-fn prerequisites() -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let tools = ["ip", "caddy", "curl", "python3"].iter().all(|t| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    if !(root && tools) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run this as root with ip, caddy, curl and python3 installed"
-        );
-        eprintln!("skipping: needs root and ip, caddy, curl, python3");
-    }
-    root && tools
-}
-
-/// A network namespace and the processes started in it, all removed on drop.
-struct Netns {
-    name: String,
-    children: Vec<Child>,
-}
-
-impl Netns {
-    fn new() -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "mbpx{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        sh(&["ip", "netns", "add", &name]);
-        let ns = Self {
-            name,
-            children: Vec::new(),
-        };
-        ns.run(&["ip", "link", "set", "lo", "up"]);
-        ns
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.name]).args(args);
-        c
-    }
-
-    fn run(&self, args: &[&str]) {
-        let out = self.cmd(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn spawn(&mut self, args: &[&str], env: &[(&str, &str)]) {
-        let mut c = self.cmd(args);
-        c.envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        self.children.push(c.spawn().unwrap());
-    }
-
-    /// `curl` from `source` in the namespace: (status, body).
-    fn curl(&self, source: IpAddr, args: &[&str]) -> (String, String) {
-        let src = source.to_string();
-        let mut all = vec![
-            "curl",
-            "-s",
-            "-o",
-            "-",
-            "-w",
-            "\n%{http_code}",
-            "--max-time",
-            "5",
-            "--interface",
-            &src,
-        ];
-        all.extend_from_slice(args);
-        let out = self.cmd(&all).output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
-        (code.to_string(), body.to_string())
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        // Stop the daemon first so it stops its Caddy; then anything left in the namespace.
-        for c in &mut self.children {
-            let _ = Command::new("kill").arg(c.id().to_string()).status();
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        let _ = Command::new("sh")
-            .args([
-                "-c",
-                &format!("ip netns pids {} | xargs -r kill -9", self.name),
-            ])
-            .status();
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// `curl` from `source` in the namespace: (status, body).
+fn curl(ns: &Netns, source: IpAddr, args: &[&str]) -> (String, String) {
+    let src = source.to_string();
+    let mut all = vec![
+        "curl",
+        "-s",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        "--max-time",
+        "5",
+        "--interface",
+        &src,
+    ];
+    all.extend_from_slice(args);
+    let out = ns.exec(&all);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.to_string(), body.to_string())
 }
 
 fn now() -> u64 {
@@ -145,7 +43,10 @@ fn now() -> u64 {
 
 #[tokio::test]
 async fn mfa_profile_through_caddy_forward_auth() {
-    if !prerequisites() {
+    if !require(
+        "mfa_profile_through_caddy_forward_auth",
+        &["ip", "caddy", "curl", "python3"],
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -223,7 +124,7 @@ async fn mfa_profile_through_caddy_forward_auth() {
         )
     };
 
-    let mut ns = Netns::new();
+    let ns = Netns::new("mbpx");
     let (server4, server6) = mistborn_core::peers::AddressPool::new(
         config.wireguard.subnet_v4,
         config.wireguard.subnet_v6,
@@ -235,9 +136,9 @@ async fn mfa_profile_through_caddy_forward_auth() {
         format!("{laptop}/32"),
         "192.0.2.9/32".into(),
     ] {
-        ns.run(&["ip", "addr", "add", &addr, "dev", "lo"]);
+        ns.exec_ok(&["ip", "addr", "add", &addr, "dev", "lo"]);
     }
-    ns.run(&[
+    ns.exec_ok(&[
         "ip",
         "-6",
         "addr",
@@ -248,28 +149,27 @@ async fn mfa_profile_through_caddy_forward_auth() {
         "nodad",
     ]);
     let www_s = www.display().to_string();
-    ns.spawn(
-        &[
-            "python3",
-            "-m",
-            "http.server",
-            "8081",
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-            &www_s,
-        ],
-        &[],
-    );
+    let _www = ns.spawn(&[
+        "python3",
+        "-m",
+        "http.server",
+        "8081",
+        "--bind",
+        "127.0.0.1",
+        "--directory",
+        &www_s,
+    ]);
     let bin = env!("CARGO_BIN_EXE_mistborn");
     let cfg = config_file.display().to_string();
-    ns.spawn(&[bin, "--config", &cfg, "serve"], &[]);
+    // Dropped first (declared last): serve stops its Caddy before the namespace goes.
+    let _serve = ns.spawn(&[bin, "--config", &cfg, "serve"]);
 
     let ca = data.join("tls").join("ca.pem").display().to_string();
     let resolve = format!("nextcloud.mistborn:443:{server4}");
     let home_resolve = format!("home.mistborn:443:{server4}");
     let service = |ns: &Netns, from: IpAddr| {
-        ns.curl(
+        curl(
+            ns,
             from,
             &[
                 "--cacert",
@@ -303,7 +203,8 @@ async fn mfa_profile_through_caddy_forward_auth() {
     let outsider: IpAddr = "192.0.2.9".parse().unwrap();
     assert_eq!(service(&ns, outsider).0, "403");
     // (Over plain HTTP: the certificate names only Mistborn's own sites.)
-    let (code, body) = ns.curl(
+    let (code, body) = curl(
+        &ns,
         laptop,
         &[
             "--resolve",
@@ -320,7 +221,8 @@ async fn mfa_profile_through_caddy_forward_auth() {
     // Sign in through the proxy's home site, as a browser on the phone would.
     let code = secret.code_at(now() + 30).unwrap();
     let body = format!("{{\"code\":\"{code}\"}}");
-    let (status, text) = ns.curl(
+    let (status, text) = curl(
+        &ns,
         phone,
         &[
             "--cacert",
@@ -338,7 +240,8 @@ async fn mfa_profile_through_caddy_forward_auth() {
     assert_eq!(service(&ns, phone), ("200".into(), "nextcloud ok".into()));
 
     // Sign out: denied again.
-    let (status, text) = ns.curl(
+    let (status, text) = curl(
+        &ns,
         phone,
         &[
             "--cacert",

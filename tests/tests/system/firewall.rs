@@ -6,13 +6,13 @@
 //! restart re-applies an identical table.
 #![allow(clippy::unwrap_used)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mistborn_core::firewall::{FirewallOptions, FirewallPlane, ListUpdate, NewList};
 use mistborn_core::peers::{NewPeer, PeerKind, PeerUpdate};
 use mistborn_core::wireguard::{DataPlane, DataPlaneOptions};
 use mistborn_core::{Actor, Config, Mistborn};
-use mistborn_system_tests::{Netns, client_from_config, require, run_ok, unique};
+use mistborn_system_tests::{Netns, client_from_config, eventually, require, run_ok, unique};
 
 const INET: &str = "203.0.113.80";
 const SUBNETS: [&str; 3] = ["10.15.91.0/24", "fd15:91::/64", "203.0.113.0/24"];
@@ -45,19 +45,6 @@ fn http_ok(ns: &Netns, url: &str) -> bool {
     ns.exec(&["curl", "-s", "-o", "/dev/null", "--max-time", "2", url])
         .status
         .success()
-}
-
-/// Polls `f` until it returns `want` (the firewall reacts asynchronously) or 5 s pass.
-fn eventually(what: &str, want: bool, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while f() != want {
-        assert!(
-            t0.elapsed() < Duration::from_secs(5),
-            "{what}: still {}",
-            !want
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn link(a: &Netns, a_addr: &str, b: &Netns, b_addr: &str) -> (String, String) {

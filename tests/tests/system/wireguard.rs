@@ -246,16 +246,8 @@ async fn restart_restores_exactly_the_stored_peers_and_skips_corrupt_rows() {
     dp.stop().await;
     m.close().await;
     drop(m);
-    let stray = run_wg_genkey_pub();
-    w.srv.exec_ok(&[
-        "wg",
-        "set",
-        &iface,
-        "peer",
-        &stray,
-        "allowed-ips",
-        "10.15.91.200/32",
-    ]);
+    let stray = mistborn_system_tests::wg_new_public_key();
+    mistborn_system_tests::wg_set_peer(&w.srv, &iface, &stray, "10.15.91.200/32");
     w.srv.exec_ok(&[
         "wg",
         "set",
@@ -313,15 +305,7 @@ async fn restart_restores_exactly_the_stored_peers_and_skips_corrupt_rows() {
     assert!(w.cli.ping(SERVER_V6, 3, 2));
 
     // Drift while running (a stray added by hand) is repaired by the next cycle.
-    w.srv.exec_ok(&[
-        "wg",
-        "set",
-        &iface,
-        "peer",
-        &stray,
-        "allowed-ips",
-        "10.15.91.201/32",
-    ]);
+    mistborn_system_tests::wg_set_peer(&w.srv, &iface, &stray, "10.15.91.201/32");
     dp.resync().await;
     assert!(!wg_peers(&w.srv, &iface).contains(&stray));
     dp.stop().await;
@@ -329,20 +313,4 @@ async fn restart_restores_exactly_the_stored_peers_and_skips_corrupt_rows() {
     assert_eq!(w.srv.exec(&["wg", "show", &iface]).status.code(), Some(0));
     drop(client);
     drop(server_wg);
-}
-
-fn run_wg_genkey_pub() -> String {
-    let private = mistborn_system_tests::run_ok(&["wg", "genkey"]);
-    let out = std::process::Command::new("wg")
-        .arg("pubkey")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(private.as_bytes())?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
