@@ -1,7 +1,7 @@
 //! Times Mistborn's firewall on nftables (run inside a throwaway network namespace by
 //! `bench/firewall.sh`): a full atomic apply of N peers + M Coppercloud CIDRs, and one MFA toggle
-//! (one set element over netlink) with the peers' addresses in the set; beside the nft CLI doing
-//! the same toggle.
+//! (one set element over netlink) with 0, 1,000 and N addresses in the set; beside a fresh netlink
+//! socket per toggle (how it was done before) and the nft CLI doing the same toggle.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use std::collections::BTreeSet;
@@ -14,14 +14,77 @@ use mistborn_core::firewall::{
     raw, ruleset,
 };
 use mistborn_core::peers::{ListenPort, PeerKind};
+use rustables::set::SetBuilder;
+use rustables::{Batch, MsgType, ProtocolFamily, Table};
 
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+const TOGGLES: usize = 200;
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// "median ms (p90 ms)".
+fn stats(v: &[f64]) -> String {
+    let mut v = v.to_vec();
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
+    format!("{:.3} ({:.3})", v[v.len() / 2], v[v.len() * 9 / 10])
+}
+
+/// Removals (a login) and additions (a sign-out) of a toggle run, as "del / add" stats.
+fn del_add(v: &[(bool, f64)]) -> String {
+    let pick = |add: bool| -> Vec<f64> {
+        v.iter()
+            .filter(|(a, _)| *a == add)
+            .map(|(_, t)| *t)
+            .collect()
+    };
+    format!("{} / {} ms", stats(&pick(false)), stats(&pick(true)))
+}
+
+/// Times `n` toggles of `addr` in the MFA set (adding first when it is absent).
+fn toggle(
+    addr: IpAddr,
+    present: bool,
+    n: usize,
+    mut send: impl FnMut(ElementChange),
+) -> Vec<(bool, f64)> {
+    (0..n)
+        .map(|i| {
+            let c = ElementChange {
+                set: AddressSet::MfaPending,
+                address: addr,
+                add: (i % 2 == 0) != present,
+            };
+            let t = Instant::now();
+            send(c);
+            (c.add, ms(t))
+        })
+        .collect()
+}
+
+/// The previous hot path: one rustables `Batch::send` per toggle, which opens a netlink socket
+/// and closes it after the acknowledgement.
+fn fresh_socket(c: ElementChange) {
+    let table = Table::new(ProtocolFamily::Inet).with_name("mistborn");
+    let IpAddr::V4(a) = c.address else {
+        unreachable!("the bench toggles an IPv4 address")
+    };
+    let mut b = SetBuilder::<Ipv4Addr>::new(c.set.set_name(false), &table).unwrap();
+    b.add(&a);
+    let mut elems = b.finish().1;
+    elems.family = ProtocolFamily::Inet;
+    let mut batch = Batch::new();
+    batch.add(&elems, if c.add { MsgType::Add } else { MsgType::Del });
+    batch.send().unwrap();
 }
 
 fn main() {
@@ -55,6 +118,7 @@ fn main() {
     let t = Instant::now();
     let parsed = parse_list(&text).unwrap();
     let parse_ms = ms(t);
+    let load_before = load();
     let input = PolicyInput {
         tunnel_interface: "mistborn0".into(),
         wireguard_port: 51820,
@@ -84,21 +148,41 @@ fn main() {
     let t = Instant::now();
     raw::apply_script(&script).unwrap();
     let apply_again = ms(t);
+    // What the reconciler does: read the counters, carry them into the script, replace.
+    let t = Instant::now();
+    raw::replace_table(&p).unwrap();
+    let replace_carrying = ms(t);
+    let t = Instant::now();
+    raw::read_carry().unwrap();
+    let read_carry = ms(t);
 
     let addr = IpAddr::V4(Ipv4Addr::from(
         0x0a10_0000 + 2 + u32::try_from(peers / 2).unwrap(),
     ));
-    let mut toggles = Vec::new();
-    for i in 0..40 {
-        let t = Instant::now();
-        raw::send_elements(&[ElementChange {
-            set: AddressSet::MfaPending,
-            address: addr,
-            add: i % 2 == 1,
-        }])
-        .unwrap();
-        toggles.push(ms(t));
+    // The toggle at several set sizes: the first `size` profiles stay pending, the rest have a
+    // session. The toggled address is outside the pending ones at size 0.
+    let mut sizes = vec![0, 1000.min(peers), peers];
+    sizes.dedup();
+    let mut toggle_rows = Vec::new();
+    for &size in &sizes {
+        let mut i = input.clone();
+        i.open_addresses = i
+            .profiles
+            .iter()
+            .skip(size)
+            .flat_map(|p| [IpAddr::V4(p.address_v4), IpAddr::V6(p.address_v6)])
+            .collect();
+        let p = policy(&i);
+        let pending = p.mfa_pending.iter().filter(|a| a.is_ipv4()).count();
+        raw::apply_script(&ruleset::render(&p)).unwrap();
+        let present = p.mfa_pending.contains(&addr);
+        let ours = toggle(addr, present, TOGGLES, |c| {
+            raw::send_elements(&[c]).unwrap()
+        });
+        let fresh = toggle(addr, present, TOGGLES, fresh_socket);
+        toggle_rows.push((pending, ours, fresh));
     }
+    // The last table has `peers` pending addresses, `addr` among them.
     let cli = |verb: &str| {
         let t = Instant::now();
         let ok = std::process::Command::new("nft")
@@ -119,6 +203,8 @@ fn main() {
     let cli_del = cli("delete");
     let cli_add = cli("add");
 
+    println!("load average: {load_before} (start), {} (end)", load());
+    println!();
     println!("| Mistborn (nftables) | {peers} peers, {cidrs} CIDRs |");
     println!("|---|---|");
     println!("| parse + merge list | {parse_ms:.0} ms |");
@@ -129,10 +215,21 @@ fn main() {
     println!("| full atomic apply, fresh (`nft -f`, one transaction) | {apply_fresh:.0} ms |");
     println!("| full atomic apply, replacing the populated table | {apply_again:.0} ms |");
     println!(
-        "| MFA toggle, one element over netlink (rustables), median of 40 | {:.2} ms (max {:.2}) |",
-        median(toggles.clone()),
-        toggles.iter().cloned().fold(0.0, f64::max)
+        "| same, carrying the counters over (read + render + apply, what the daemon does) | {replace_carrying:.0} ms |"
     );
+    println!(
+        "| reading the counters to carry (netlink dump + `nft -j list set probes4/6`) | {read_carry:.0} ms |"
+    );
+    for (pending, ours, fresh) in &toggle_rows {
+        println!(
+            "| MFA toggle (netlink), {pending} addresses in the set: delete / add, median (p90) | {} |",
+            del_add(ours)
+        );
+        println!(
+            "| same, a new socket per toggle (rustables `Batch::send`, before) | {} |",
+            del_add(fresh)
+        );
+    }
     println!("| same toggle with the nft CLI (delete / add) | {cli_del:.0} / {cli_add:.0} ms |");
     raw::delete_table().unwrap();
 }

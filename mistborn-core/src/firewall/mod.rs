@@ -44,6 +44,22 @@ pub mod raw {
         super::nft::apply_script(script)
     }
 
+    /// Replaces the table with `policy` in one transaction, carrying the counters over (what
+    /// the reconciler does).
+    pub fn replace_table(policy: &super::Policy) -> Result<()> {
+        super::nft::replace_table(policy)
+    }
+
+    /// The live table's counter values.
+    pub fn read_carry() -> Result<super::ruleset::Carry> {
+        super::nft::read_carry()
+    }
+
+    /// Moves the calling thread into a network namespace (e.g. `/run/netns/NAME`).
+    pub fn enter_netns(path: &std::path::Path) -> Result<()> {
+        super::reconciler::enter_netns(path).map_err(crate::error::Error::Firewall)
+    }
+
     /// Adds and removes address-set elements over netlink.
     pub fn send_elements(changes: &[ElementChange]) -> Result<()> {
         super::netlink::send_elements(changes)

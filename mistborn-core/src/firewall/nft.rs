@@ -4,7 +4,8 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use super::policy::TABLE;
+use super::policy::{Policy, TABLE};
+use super::ruleset::{Carry, render_carrying};
 use crate::error::{Error, Result};
 
 fn nft_error(what: &str, e: std::io::Error) -> Error {
@@ -37,21 +38,54 @@ pub(crate) fn apply_script(script: &str) -> Result<()> {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
-    // nft echoes the offending line; keep the message short (a 100k-element line is huge).
-    let msg: Vec<String> = stderr
-        .lines()
-        .filter(|l| l.contains("Error"))
-        .take(3)
-        .map(|l| l.chars().take(300).collect())
-        .collect();
     Err(Error::Firewall(format!(
         "nft refused the ruleset, the previous table stays in force: {}",
-        if msg.is_empty() {
-            stderr.chars().take(300).collect::<String>()
-        } else {
-            msg.join("; ")
-        }
+        explain(&stderr)
     )))
+}
+
+/// nft's complaint, short: each `Error:` with its line in the script and the part it points
+/// at (nft echoes the whole offending line, which for a 100k-element set is huge).
+pub(crate) fn explain(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let Some(at) = l.find("Error: ") else {
+            continue;
+        };
+        let what = l[at + "Error: ".len()..].trim();
+        // "/dev/stdin:2:81-87: Error: ..." -> line 2
+        let line = l[..at]
+            .split(':')
+            .nth(1)
+            .and_then(|n| n.parse::<u32>().ok());
+        let span = match (lines.get(i + 1), lines.get(i + 2)) {
+            (Some(src), Some(marks)) if marks.trim_start().starts_with('^') => {
+                let start = marks.find('^').unwrap_or(0);
+                let end = marks.rfind('^').map_or(start, |e| e + 1);
+                let s: String = src.chars().skip(start).take(end - start).collect();
+                let s: String = s.chars().take(80).collect();
+                (!s.trim().is_empty()).then(|| s.trim().to_string())
+            }
+            _ => None,
+        };
+        let mut m: String = what.chars().take(200).collect();
+        if let Some(span) = span {
+            m.push_str(&format!(" (at `{span}`)"));
+        }
+        if let Some(n) = line {
+            m = format!("line {n}: {m}");
+        }
+        out.push(m);
+        if out.len() == 3 {
+            break;
+        }
+    }
+    if out.is_empty() {
+        stderr.trim().chars().take(300).collect()
+    } else {
+        out.join("; ")
+    }
 }
 
 /// `nft -j list <what...>` parsed; `Ok(None)` when the table does not exist.
@@ -106,4 +140,30 @@ pub(crate) fn list_table_text(stateless: bool) -> Result<Option<String>> {
 /// Deletes the table (used when the firewall is switched off); absent is fine.
 pub(crate) fn delete_table() -> Result<()> {
     apply_script(&format!("table inet {TABLE}\ndelete table inet {TABLE}\n"))
+}
+
+/// The live table's counter values (empty when there is no table): the named counters over
+/// netlink, the probe sets with `nft -j list set` (which, unlike listing counters, does not
+/// load the other sets' elements first).
+pub(crate) fn read_carry() -> Result<Carry> {
+    let mut carry = Carry::default();
+    for c in super::netlink::read_counters()? {
+        carry.counters.insert(c.name, (c.packets, c.bytes));
+    }
+    for set in ["probes4", "probes6"] {
+        if let Some(j) = list_json(&["set", "inet", TABLE, set])? {
+            carry.add_probes(&j);
+        }
+    }
+    Ok(carry)
+}
+
+/// Replaces the table with `policy` in one transaction, keeping the counters' values. When they
+/// cannot be read the replace goes ahead and they restart from zero.
+pub(crate) fn replace_table(policy: &Policy) -> Result<()> {
+    let carry = read_carry().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "firewall counters restart from zero");
+        Carry::default()
+    });
+    apply_script(&render_carrying(policy, &carry))
 }

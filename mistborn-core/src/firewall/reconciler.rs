@@ -20,7 +20,7 @@ use super::desired::{input, load_lists, load_profiles};
 use super::metrics::{Metrics, parse_list_counters, parse_probe_set, summarize};
 use super::plan::{ElementChange, FirewallPlan, apply_changes, plan};
 use super::policy::{AddressSet, ListRule, Policy, PolicyInput, ProfileRule, TABLE, policy};
-use super::{netlink, nft, ruleset};
+use super::{netlink, nft};
 use crate::error::{Error, Result};
 use crate::mistborn::{Change, Mistborn};
 use crate::peers::PeerKind;
@@ -147,7 +147,7 @@ struct Worker {
     netns_error: Option<String>,
 }
 
-fn enter_netns(path: &std::path::Path) -> std::result::Result<(), String> {
+pub(super) fn enter_netns(path: &std::path::Path) -> std::result::Result<(), String> {
     let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     rustix::thread::move_into_link_name_space(
         std::os::fd::AsFd::as_fd(&f),
@@ -584,9 +584,9 @@ impl Reconciler {
     async fn replace(&mut self, desired: Policy) {
         {
             {
-                let script = ruleset::render(&desired);
                 let t0 = Instant::now();
-                match self.worker.call(move || nft::apply_script(&script)).await {
+                let policy = desired.clone();
+                match self.worker.call(move || nft::replace_table(&policy)).await {
                     Ok(()) => {
                         let ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
                         tracing::info!(ms, "firewall table applied");

@@ -304,3 +304,49 @@ fn probe_sets_and_counters_parse_from_nft_json() {
     assert_eq!(m.lists[0].id, "ab");
     assert_eq!(m.lists[0].packets, 7);
 }
+
+#[test]
+fn nft_errors_are_short_with_line_and_the_part_pointed_at() {
+    let stderr = "/dev/stdin:2:72-77: Error: Could not process rule: Too many links\n  chain input { type filter hook input priority filter; policy accept; jump b; }\n                                                                       ^^^^^^\n/dev/stdin:9:81-87: Error: No such file or directory\n  chain input { ip saddr @nosuch drop; }\n                         ^^^^^^^\n";
+    assert_eq!(
+        super::nft::explain(stderr),
+        "line 2: Could not process rule: Too many links (at `jump b`); line 9: No such file or directory (at `@nosuch`)"
+    );
+    assert_eq!(super::nft::explain("segfault\n"), "segfault");
+}
+
+#[test]
+fn counters_and_probes_ride_along_a_replace() {
+    use super::ruleset::{Carry, render_carrying};
+    let mut i = input();
+    i.lists = vec![ListRule {
+        id: "b1".into(),
+        mode: ListMode::Block,
+        parsed: Arc::new(parse_list("203.0.113.80").unwrap()),
+    }];
+    let mut carry = Carry::default();
+    carry.counters.insert("cc_b1".into(), (7, 420));
+    carry.counters.insert("cc_gone".into(), (1, 60));
+    carry.add_probes(&serde_json::from_str(r#"{"nftables": [{"metainfo": {}}, {"set": {"name": "probes4", "elem": [{"elem": {"val": {"concat": ["10.99.0.2", "tcp", 22]}, "counter": {"packets": 2, "bytes": 120}}}, {"elem": {"val": {"concat": ["10.99.0.3", "udp; flush ruleset", 5]}, "counter": {"packets": 1, "bytes": 1}}}]}}]}"#).unwrap());
+    carry.add_probes(&serde_json::from_str(r#"{"nftables": [{"set": {"name": "probes6", "elem": [{"elem": {"val": {"concat": ["fd00::9", 17, "53"]}, "counter": {"packets": 4, "bytes": 300}}}]}}]}"#).unwrap());
+    assert_eq!(carry.probes.len(), 2, "the unparsable protocol is left out");
+    let text = render_carrying(&policy(&i), &carry);
+    assert!(
+        text.contains("counter cc_b1 { packets 7 bytes 420 }"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("cc_gone"),
+        "a removed list's counter is not revived"
+    );
+    assert!(text.contains("flags dynamic; counter; elements = { 10.99.0.2 . tcp . 22 counter packets 2 bytes 120 }; }"), "{text}");
+    assert!(
+        text.contains("elements = { fd00::9 . 17 . 53 counter packets 4 bytes 300 }; }"),
+        "{text}"
+    );
+    assert_eq!(
+        render(&policy(&i)),
+        render_carrying(&policy(&i), &Carry::default())
+    );
+    assert!(render(&policy(&i)).contains("counter cc_b1 { }"));
+}

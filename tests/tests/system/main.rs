@@ -2,4 +2,5 @@
 //! Each test builds its own network namespaces, interfaces and data dirs, so they run in parallel.
 
 mod firewall;
+mod firewall_apply;
 mod wireguard;
