@@ -27,6 +27,14 @@ pub enum ApiError {
         /// What is wrong and what is expected.
         message: String,
     },
+    /// A part of the server the request needs is not running (e.g. the firewall without root).
+    #[error("{message}")]
+    Unavailable {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// What is off and why.
+        message: String,
+    },
 }
 
 /// The JSON body of every error response.
@@ -86,11 +94,20 @@ impl ApiError {
         )
     }
 
-    /// The broad class.
+    /// A part of the server is off; `message` says which and why.
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Unavailable {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The broad class (a part that is off counts as internal: nothing the caller can fix).
     pub fn kind(&self) -> ErrorKind {
         match self {
             ApiError::Core(e) => e.kind(),
             ApiError::Request { kind, .. } => *kind,
+            ApiError::Unavailable { .. } => ErrorKind::Internal,
         }
     }
 
@@ -98,12 +115,15 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Core(e) => e.code(),
-            ApiError::Request { code, .. } => code,
+            ApiError::Request { code, .. } | ApiError::Unavailable { code, .. } => code,
         }
     }
 
     /// The HTTP status: the one place where error kinds become status codes.
     pub fn status(&self) -> StatusCode {
+        if let ApiError::Unavailable { .. } = self {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
         match self.kind() {
             ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
@@ -117,7 +137,7 @@ impl ApiError {
 
     /// The body clients see; internal details stay in the log.
     pub fn body(&self) -> ErrorBody {
-        let message = if self.kind() == ErrorKind::Internal {
+        let message = if self.status() == StatusCode::INTERNAL_SERVER_ERROR {
             "internal server error; the details are in the server log".to_string()
         } else {
             self.to_string()
@@ -147,7 +167,7 @@ impl IntoResponse for ApiError {
                 header::HeaderValue::from(*retry_after_secs),
             );
         }
-        if self.kind() == ErrorKind::Internal {
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
             response
                 .extensions_mut()
                 .insert(InternalFault(Arc::new(self.to_string())));

@@ -2,6 +2,10 @@
 //! core never depends on utoipa and the API shape is stated in one place. Request bodies reject
 //! unknown fields, so a typo is an error rather than a silently ignored setting.
 
+use mistborn_core::firewall::{
+    CopperList, FirewallStatus, HistoryCount, ListMode, ListUpdate, Metrics, MetricsHistory,
+    NewList, PolicyView, RefreshOutcome,
+};
 use mistborn_core::peers::{EnrollmentAnswer, ListenPort, NewPeer, Peer, PeerKind, PeerUpdate};
 use mistborn_core::users::{ApiToken, NewToken, Role, User};
 use serde::{Deserialize, Serialize};
@@ -513,4 +517,441 @@ pub struct WhoAmI {
     pub verified: bool,
     /// Whether the user has a confirmed second factor.
     pub totp_confirmed: bool,
+}
+
+/// Whether the firewall is in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FirewallStatusView {
+    /// The table is applied and current.
+    pub on: bool,
+    /// Why not (or why the last change failed).
+    pub reason: Option<String>,
+    /// The external interface in use (the default route's, unless configured).
+    pub external_interface: Option<String>,
+    /// Full table replaces done since the server started.
+    pub full_applies: u64,
+    /// Element batches sent over netlink (logins, sign-outs, profile changes).
+    pub element_updates: u64,
+    /// Duration of the last full replace, in milliseconds.
+    pub last_full_apply_ms: Option<u64>,
+}
+
+impl From<FirewallStatus> for FirewallStatusView {
+    fn from(s: FirewallStatus) -> Self {
+        Self {
+            on: s.on,
+            reason: s.reason,
+            external_interface: s.external_interface,
+            full_applies: s.full_applies,
+            element_updates: s.element_updates,
+            last_full_apply_ms: s.last_full_apply_ms,
+        }
+    }
+}
+
+/// A Coppercloud list in the policy in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PolicyListView {
+    /// List id.
+    pub id: String,
+    /// `block` or `allow`.
+    pub mode: String,
+    /// Merged IPv4 ranges.
+    pub ranges_v4: u64,
+    /// Merged IPv6 ranges.
+    pub ranges_v6: u64,
+}
+
+/// The policy in force (sizes and addresses, not the Coppercloud elements).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FirewallPolicyView {
+    /// The nftables table (`inet mistborn`).
+    pub table: String,
+    /// Tunnel interface.
+    pub tunnel_interface: String,
+    /// External interface, if any.
+    pub external_interface: Option<String>,
+    /// WireGuard UDP port.
+    pub wireguard_port: u16,
+    /// Alternate ports redirected to it (53, 443).
+    pub redirect_ports: Vec<u16>,
+    /// SSH port.
+    pub ssh_port: u16,
+    /// Source allowed to reach SSH from outside the tunnel.
+    pub admin_source: Option<String>,
+    /// Web ports open to the tunnel.
+    pub web_ports: Vec<u16>,
+    /// Container bridges shielded from outside.
+    pub container_bridges: Vec<String>,
+    /// Tunnel addresses waiting for an MFA login (they reach only Mistborn).
+    pub mfa_pending: Vec<String>,
+    /// Tunnel addresses other clients may reach.
+    pub client_to_client: Vec<String>,
+    /// Coppercloud lists in force.
+    pub lists: Vec<PolicyListView>,
+}
+
+impl From<PolicyView> for FirewallPolicyView {
+    fn from(p: PolicyView) -> Self {
+        Self {
+            table: p.table,
+            tunnel_interface: p.tunnel_interface,
+            external_interface: p.external_interface,
+            wireguard_port: p.wireguard_port,
+            redirect_ports: p.redirect_ports,
+            ssh_port: p.ssh_port,
+            admin_source: p.admin_source,
+            web_ports: p.web_ports,
+            container_bridges: p.container_bridges,
+            mfa_pending: p.mfa_pending,
+            client_to_client: p.client_to_client,
+            lists: p
+                .lists
+                .into_iter()
+                .map(|l| PolicyListView {
+                    id: l.id,
+                    mode: l.mode,
+                    ranges_v4: l.ranges_v4,
+                    ranges_v6: l.ranges_v6,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The firewall's status and the policy in force (absent while it is off).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FirewallPolicy {
+    /// Whether the table is in force, and why not.
+    pub status: FirewallStatusView,
+    /// The policy applied, if one is.
+    pub policy: Option<FirewallPolicyView>,
+}
+
+/// Unsolicited packets from one source to one port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProbeView {
+    /// Source address.
+    pub source: String,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// Destination port.
+    pub port: u16,
+    /// Packets.
+    pub packets: u64,
+}
+
+/// Packets to one port over all sources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PortCountView {
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// Destination port.
+    pub port: u16,
+    /// Packets.
+    pub packets: u64,
+    /// Distinct sources.
+    pub sources: u64,
+}
+
+/// Packets from one source over all ports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SourceCountView {
+    /// Source address.
+    pub source: String,
+    /// Packets.
+    pub packets: u64,
+    /// Distinct ports.
+    pub ports: u64,
+}
+
+/// Hits of one Coppercloud list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ListHitsView {
+    /// List id.
+    pub id: String,
+    /// Packets that matched.
+    pub packets: u64,
+    /// Bytes that matched.
+    pub bytes: u64,
+}
+
+/// What the firewall counted since its table was last replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FirewallMetricsView {
+    /// Most probed ports, most packets first.
+    pub top_ports: Vec<PortCountView>,
+    /// Most active sources, most packets first.
+    pub top_sources: Vec<SourceCountView>,
+    /// The busiest (source, port) pairs, most packets first (as many as `top`).
+    pub probes: Vec<ProbeView>,
+    /// Coppercloud hits per list.
+    pub lists: Vec<ListHitsView>,
+}
+
+impl FirewallMetricsView {
+    /// The view of `m` with at most `top` probe pairs.
+    pub fn of(m: Metrics, top: usize) -> Self {
+        Self {
+            top_ports: m
+                .top_ports
+                .into_iter()
+                .map(|p| PortCountView {
+                    protocol: p.protocol,
+                    port: p.port,
+                    packets: p.packets,
+                    sources: p.sources,
+                })
+                .collect(),
+            top_sources: m
+                .top_sources
+                .into_iter()
+                .map(|s| SourceCountView {
+                    source: s.source.to_string(),
+                    packets: s.packets,
+                    ports: s.ports,
+                })
+                .collect(),
+            probes: m
+                .probes
+                .into_iter()
+                .take(top)
+                .map(|p| ProbeView {
+                    source: p.source.to_string(),
+                    protocol: p.protocol,
+                    port: p.port,
+                    packets: p.packets,
+                })
+                .collect(),
+            lists: m
+                .lists
+                .into_iter()
+                .map(|l| ListHitsView {
+                    id: l.id,
+                    packets: l.packets,
+                    bytes: l.bytes,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Probes and list hits in one time bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HistoryBucketView {
+    /// Bucket start (Unix seconds).
+    pub start: i64,
+    /// Probe packets.
+    pub probes: u64,
+    /// Coppercloud list hits.
+    pub list_hits: u64,
+}
+
+/// A key ranked over the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HistoryCountView {
+    /// `protocol/port`, source address, or list id.
+    pub key: String,
+    /// Packets in the window.
+    pub packets: u64,
+}
+
+/// Probe and hit counts over time, sampled from the firewall's counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MetricsHistoryView {
+    /// Window start (Unix seconds).
+    pub since: i64,
+    /// Bucket width (seconds).
+    pub bucket_secs: i64,
+    /// Probe packets in the window.
+    pub total_probes: u64,
+    /// Buckets with samples, oldest first.
+    pub buckets: Vec<HistoryBucketView>,
+    /// Most probed ports (`protocol/port`) over the window.
+    pub top_ports: Vec<HistoryCountView>,
+    /// Most active sources over the window.
+    pub top_sources: Vec<HistoryCountView>,
+    /// Hits per Coppercloud list id over the window.
+    pub lists: Vec<HistoryCountView>,
+}
+
+impl From<MetricsHistory> for MetricsHistoryView {
+    fn from(h: MetricsHistory) -> Self {
+        let counts = |v: Vec<HistoryCount>| {
+            v.into_iter()
+                .map(|c| HistoryCountView {
+                    key: c.key,
+                    packets: c.packets,
+                })
+                .collect()
+        };
+        Self {
+            since: h.since,
+            bucket_secs: h.bucket_secs,
+            total_probes: h.total_probes,
+            buckets: h
+                .buckets
+                .into_iter()
+                .map(|b| HistoryBucketView {
+                    start: b.start,
+                    probes: b.probes,
+                    list_hits: b.list_hits,
+                })
+                .collect(),
+            top_ports: counts(h.top_ports),
+            top_sources: counts(h.top_sources),
+            lists: counts(h.lists),
+        }
+    }
+}
+
+/// What a Coppercloud list does with its addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ListModeView {
+    /// Traffic to and from these addresses is dropped.
+    Block,
+    /// These addresses are exempt from every block list.
+    Allow,
+}
+
+impl From<ListMode> for ListModeView {
+    fn from(m: ListMode) -> Self {
+        match m {
+            ListMode::Block => ListModeView::Block,
+            ListMode::Allow => ListModeView::Allow,
+        }
+    }
+}
+
+impl From<ListModeView> for ListMode {
+    fn from(m: ListModeView) -> Self {
+        match m {
+            ListModeView::Block => ListMode::Block,
+            ListModeView::Allow => ListMode::Allow,
+        }
+    }
+}
+
+/// A Coppercloud IP list (without its content).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CopperListView {
+    /// Stable id.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Block or allow.
+    pub mode: ListModeView,
+    /// Download source; absent for an upload.
+    pub url: Option<String>,
+    /// Whether the firewall uses it.
+    pub enabled: bool,
+    /// Entries in the last good copy.
+    pub entries: u64,
+    /// When the last good copy was stored (Unix seconds).
+    pub refreshed_at: Option<i64>,
+    /// Why the last refresh was refused; the last good copy stays in force.
+    pub last_error: Option<String>,
+    /// Created (Unix seconds).
+    pub created_at: i64,
+    /// Last changed (Unix seconds).
+    pub updated_at: i64,
+}
+
+impl From<CopperList> for CopperListView {
+    fn from(l: CopperList) -> Self {
+        Self {
+            id: l.id,
+            name: l.name,
+            mode: l.mode.into(),
+            url: l.url,
+            enabled: l.enabled,
+            entries: l.entries,
+            refreshed_at: l.refreshed_at,
+            last_error: l.last_error,
+            created_at: l.created_at,
+            updated_at: l.updated_at,
+        }
+    }
+}
+
+/// A new Coppercloud list: `url` (downloaded now, then on the schedule), `content` (an upload:
+/// one address, CIDR or `first-last` range a line, `#` comments), or both.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCopperList {
+    /// Unique name.
+    pub name: String,
+    /// Block (default) or allow.
+    #[serde(default)]
+    pub mode: Option<ListModeView>,
+    /// http(s) URL.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The list text.
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
+impl From<CreateCopperList> for NewList {
+    fn from(c: CreateCopperList) -> Self {
+        NewList {
+            name: c.name,
+            mode: c.mode.map(Into::into).unwrap_or_default(),
+            url: c.url,
+            content: c.content,
+        }
+    }
+}
+
+/// A change to a Coppercloud list; absent fields stay as they are. A new `url` is downloaded
+/// now (unless `content` is given); bad content or a failed download changes nothing.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCopperList {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New mode.
+    #[serde(default)]
+    pub mode: Option<ListModeView>,
+    /// Use it or not.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// New download source.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// New list text.
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
+impl From<UpdateCopperList> for ListUpdate {
+    fn from(u: UpdateCopperList) -> Self {
+        ListUpdate {
+            name: u.name,
+            mode: u.mode.map(Into::into),
+            enabled: u.enabled,
+            url: u.url,
+            content: u.content,
+        }
+    }
+}
+
+/// The result of a refresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CopperRefreshView {
+    /// The list afterwards.
+    pub list: CopperListView,
+    /// Whether a new copy replaced the old one.
+    pub updated: bool,
+}
+
+impl From<RefreshOutcome> for CopperRefreshView {
+    fn from(r: RefreshOutcome) -> Self {
+        Self {
+            list: r.list.into(),
+            updated: r.updated,
+        }
+    }
 }

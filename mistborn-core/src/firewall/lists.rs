@@ -63,6 +63,9 @@ pub struct ListUpdate {
     pub mode: Option<ListMode>,
     /// Switch on or off.
     pub enabled: Option<bool>,
+    /// New download source: fetched now (unless `content` is given too); a failed or garbage
+    /// download changes nothing.
+    pub url: Option<String>,
     /// New uploaded content.
     pub content: Option<String>,
 }
@@ -175,9 +178,19 @@ impl Firewall<'_> {
         now: i64,
     ) -> Result<CopperList> {
         let mut list = self.list(actor, key).await?;
-        let parsed = update.content.as_deref().map(check_list).transpose()?;
-        if let Some(n) = &update.name {
-            list.name = check_name(n)?;
+        let url = update.url.as_deref().map(check_url).transpose()?;
+        let name = update.name.as_deref().map(check_name).transpose()?;
+        let content = match (update.content, &url) {
+            (Some(c), _) => Some(c),
+            (None, Some(u)) => Some(download(u).await.map_err(|e| Error::invalid("url", e))?),
+            (None, None) => None,
+        };
+        let parsed = content.as_deref().map(check_list).transpose()?;
+        if let Some(n) = name {
+            list.name = n;
+        }
+        if url.is_some() {
+            list.url = url;
         }
         if let Some(m) = update.mode {
             list.mode = m;
@@ -187,7 +200,7 @@ impl Firewall<'_> {
         }
         list.updated_at = now;
         store::update_meta(self.pool(), &list).await?;
-        if let (Some(content), Some(p)) = (&update.content, parsed) {
+        if let (Some(content), Some(p)) = (&content, parsed) {
             store::set_content(self.pool(), &list.id, content, p.entries as u64, now).await?;
             list.entries = p.entries as u64;
             list.refreshed_at = Some(now);

@@ -1,12 +1,16 @@
 //! Probe and hit metrics read back from the live table (`nft -j`): unsolicited packets per source,
 //! protocol and destination port (the dynamic sets `probes4`/`probes6`) and each Coppercloud
-//! list's hit counter. Parsing is pure; reading runs where the table lives.
+//! list's hit counter. Parsing is pure; [`read_metrics`] runs `nft` where the table lives.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use super::nft;
+use super::policy::TABLE;
+use crate::error::Result;
 
 /// Unsolicited packets from one source to one port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +151,21 @@ pub fn parse_list_counters(json: &Value) -> Vec<ListHits> {
         .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
+}
+
+/// Reads the live counters of `inet mistborn` in the calling thread's network namespace (the
+/// reconciler's worker thread, or a CLI run as root beside the daemon); top `n` ports and sources.
+pub(crate) fn read_metrics(n: usize) -> Result<Metrics> {
+    let mut probes = Vec::new();
+    for set in ["probes4", "probes6"] {
+        if let Some(j) = nft::list_json(&["set", "inet", TABLE, set])? {
+            probes.extend(parse_probe_set(&j));
+        }
+    }
+    let lists = nft::list_json(&["counters", "table", "inet", TABLE])?
+        .map(|j| parse_list_counters(&j))
+        .unwrap_or_default();
+    Ok(summarize(probes, lists, n))
 }
 
 /// Aggregates probes into the top-`n` ports and sources.

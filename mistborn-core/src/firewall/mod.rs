@@ -12,6 +12,7 @@
 mod config;
 pub mod coppercloud;
 mod desired;
+pub mod history;
 pub mod intervals;
 mod lists;
 pub mod metrics;
@@ -25,13 +26,16 @@ mod store;
 
 pub use config::FirewallConfig;
 pub use coppercloud::{BadLine, ListMode, ParsedList, check_list, parse_list};
+pub use history::{HistoryBucket, HistoryCount, MetricsHistory, MetricsSampler, SampleDeltas};
 pub use lists::{CopperList, Firewall, ListUpdate, NewList, RefreshOutcome};
 pub use metrics::{ListHits, Metrics, PortCount, Probe, SourceCount};
 pub use plan::{ElementChange, FirewallPlan, plan};
 pub use policy::{
     AddressSet, ListRule, Policy, PolicyInput, ProfileRule, Structure, TABLE, policy,
 };
-pub use reconciler::{FirewallOptions, FirewallPlane, FirewallStatus, PolicyList, PolicyView};
+pub use reconciler::{
+    FirewallHandle, FirewallOptions, FirewallPlane, FirewallStatus, PolicyList, PolicyView,
+};
 
 /// Low-level calls for benchmarks and system tests: apply a script, send elements, read the
 /// table, find the default route. They act on the calling thread's network namespace.
@@ -68,6 +72,11 @@ pub mod raw {
     /// `nft -s list table inet mistborn`.
     pub fn table_text() -> Result<Option<String>> {
         super::nft::list_table_text(true)
+    }
+
+    /// Probe and list-hit counters of the live table, top `n` ports and sources.
+    pub fn metrics(n: usize) -> Result<super::Metrics> {
+        super::metrics::read_metrics(n)
     }
 
     /// The default route's interface.

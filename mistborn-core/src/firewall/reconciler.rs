@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::coppercloud::ParsedList;
 use super::desired::{input, load_lists, load_profiles};
-use super::metrics::{Metrics, parse_list_counters, parse_probe_set, summarize};
+use super::metrics::{Metrics, read_metrics};
 use super::plan::{ElementChange, FirewallPlan, apply_changes, plan};
 use super::policy::{AddressSet, ListRule, Policy, PolicyInput, ProfileRule, TABLE, policy};
 use super::{netlink, nft};
@@ -110,6 +110,23 @@ pub struct PolicyList {
 }
 
 impl PolicyView {
+    /// The policy the store and configuration ask for now, as [`FirewallPlane`] would apply it
+    /// (superusers). Without a configured external interface, the default route's in the calling
+    /// thread's network namespace is used.
+    pub async fn desired(m: &Mistborn, actor: &crate::Actor, now: i64) -> Result<Self> {
+        actor.require_superuser("viewing the firewall policy")?;
+        let external = match m.config().firewall.external_interface.clone() {
+            Some(i) => Some(i),
+            None => netlink::default_route_interface()
+                .map_err(|e| Error::Firewall(format!("reading the default route: {e}")))?,
+        };
+        let (profiles, open) = load_profiles(m, now).await?;
+        let lists = load_lists(m, &mut HashMap::new()).await?;
+        Ok(Self::of(&policy(&input(
+            m, external, profiles, open, lists,
+        ))))
+    }
+
     fn of(p: &Policy) -> Self {
         let s = &p.structure;
         Self {
@@ -220,10 +237,18 @@ enum Cmd {
 #[derive(Debug)]
 pub struct FirewallPlane {
     stop: watch::Sender<bool>,
-    status: watch::Receiver<FirewallStatus>,
     cycles: watch::Receiver<u64>,
-    cmd: mpsc::Sender<Cmd>,
+    handle: FirewallHandle,
     task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A cheap, cloneable view on a running [`FirewallPlane`] for frontends (status, metrics, the
+/// policy in force). It does not keep the plane running: once the plane stops, its queries
+/// answer "not running".
+#[derive(Debug, Clone)]
+pub struct FirewallHandle {
+    status: watch::Receiver<FirewallStatus>,
+    cmd: mpsc::Sender<Cmd>,
 }
 
 impl FirewallPlane {
@@ -241,6 +266,7 @@ impl FirewallPlane {
         });
         let (cycles_tx, cycles) = watch::channel(0u64);
         let (cmd, cmd_rx) = mpsc::channel(16);
+        let handle = FirewallHandle { status, cmd };
         if !m.config().firewall.enabled {
             status_tx.send_modify(|s| {
                 s.reason =
@@ -249,9 +275,8 @@ impl FirewallPlane {
             let _ = cycles_tx.send(1);
             return Self {
                 stop,
-                status,
                 cycles,
-                cmd,
+                handle,
                 task: None,
             };
         }
@@ -271,16 +296,20 @@ impl FirewallPlane {
         let task = tokio::spawn(r.run(options, stop_rx, cmd_rx));
         Self {
             stop,
-            status,
             cycles,
-            cmd,
+            handle,
             task: Some(task),
         }
     }
 
+    /// A handle for frontends.
+    pub fn handle(&self) -> FirewallHandle {
+        self.handle.clone()
+    }
+
     /// The current status.
     pub fn status(&self) -> FirewallStatus {
-        self.status.borrow().clone()
+        self.handle.status()
     }
 
     /// Waits for the first apply (or its failure).
@@ -288,6 +317,41 @@ impl FirewallPlane {
         let mut rx = self.cycles.clone();
         let _ = rx.wait_for(|n| *n >= 1).await;
         self.status()
+    }
+
+    /// Re-reads the store and reconciles now (sessions, profiles, lists, default route).
+    pub async fn resync(&self) -> FirewallStatus {
+        self.handle.resync().await
+    }
+
+    /// Probe and hit metrics, top `n` ports and sources.
+    pub async fn metrics(&self, n: usize) -> Result<Metrics> {
+        self.handle.metrics(n).await
+    }
+
+    /// The policy in force, if one was applied.
+    pub async fn view(&self) -> Option<PolicyView> {
+        self.handle.view().await
+    }
+
+    /// `nft -s list table inet mistborn` (stateless: no counter values) from where it runs.
+    pub async fn table_text(&self) -> Result<Option<String>> {
+        self.handle.table_text().await
+    }
+
+    /// Stops the reconciler and waits for it.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl FirewallHandle {
+    /// The current status.
+    pub fn status(&self) -> FirewallStatus {
+        self.status.borrow().clone()
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> Option<T> {
@@ -318,14 +382,6 @@ impl FirewallPlane {
         self.ask(Cmd::TableText)
             .await
             .unwrap_or_else(|| Err(Error::Firewall("the firewall is not running".into())))
-    }
-
-    /// Stops the reconciler and waits for it.
-    pub async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(t) = self.task.take() {
-            let _ = t.await;
-        }
     }
 }
 
@@ -406,21 +462,7 @@ impl Reconciler {
                 let _ = tx.send(self.status.borrow().clone());
             }
             Cmd::Metrics(n, tx) => {
-                let r = self
-                    .worker
-                    .call(move || {
-                        let mut probes = Vec::new();
-                        for set in ["probes4", "probes6"] {
-                            if let Some(j) = nft::list_json(&["set", "inet", TABLE, set])? {
-                                probes.extend(parse_probe_set(&j));
-                            }
-                        }
-                        let lists = nft::list_json(&["counters", "table", "inet", TABLE])?
-                            .map(|j| parse_list_counters(&j))
-                            .unwrap_or_default();
-                        Ok(summarize(probes, lists, n))
-                    })
-                    .await;
+                let r = self.worker.call(move || read_metrics(n)).await;
                 let _ = tx.send(r);
             }
             Cmd::View(tx) => {

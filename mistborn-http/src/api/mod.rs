@@ -3,6 +3,7 @@
 
 mod auth;
 mod dns;
+mod firewall;
 mod profiles;
 mod status;
 mod tokens;
@@ -36,6 +37,7 @@ pub const API_PREFIX: &str = "/api/v1";
         (name = "tokens", description = "API tokens"),
         (name = "profiles", description = "WireGuard profiles (one per device)"),
         (name = "dns", description = "DNS filtering: block lists, rules, query log, statistics"),
+        (name = "firewall", description = "nftables firewall: the policy in force, probe metrics, Coppercloud IP lists"),
         (name = "status", description = "Live data plane and tunnel status"),
         (name = "auth", description = "Second factor, sign-in from the tunnel, sessions, the local CA"),
         (name = "meta", description = "This description"),
@@ -77,6 +79,7 @@ fn parts() -> (Router<AppState>, Spec) {
         .merge(tokens::routes())
         .merge(profiles::routes())
         .merge(dns::routes())
+        .merge(firewall::routes())
         .merge(status::routes())
         .merge(auth::routes())
         .routes(utoipa_axum::routes!(openapi_json));

@@ -422,3 +422,109 @@ fn second_factor_and_ca_from_the_command_line() {
     assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
     assert_eq!(ok(d, &["ca"]), ca, "the CA is stable");
 }
+
+#[test]
+fn firewall_lists_c2c_policy_and_metrics_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    ok(&dir, &["init"]);
+
+    let file = tmp.path().join("block.txt");
+    std::fs::write(&file, "# scanners\n192.0.2.0/24\n2001:db8::1\n").unwrap();
+    let out = ok(
+        &dir,
+        &[
+            "firewall",
+            "list",
+            "add",
+            "scanners",
+            "--file",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.contains("added block list 'scanners'") && out.contains("2 entries"),
+        "{out}"
+    );
+
+    // A malformed line: its number in the error, nothing added.
+    let bad = tmp.path().join("bad.txt");
+    std::fs::write(&bad, "192.0.2.1\n300.1.2.3\n").unwrap();
+    let err = fails(
+        &dir,
+        &[
+            "firewall",
+            "list",
+            "add",
+            "bad",
+            "--file",
+            bad.to_str().unwrap(),
+            "--mode",
+            "allow",
+        ],
+    );
+    assert!(err.contains("line 2: '300.1.2.3'"), "{err}");
+    fails(
+        &dir,
+        &[
+            "firewall",
+            "list",
+            "add",
+            "x",
+            "--url",
+            "ftp://example.org/x",
+        ],
+    );
+    let lists = ok(&dir, &["firewall", "lists"]);
+    assert!(
+        lists.contains("scanners") && !lists.contains("bad"),
+        "{lists}"
+    );
+    assert_eq!(lists.lines().count(), 2, "{lists}");
+
+    let show = ok(&dir, &["firewall", "list", "show", "scanners"]);
+    assert!(
+        show.contains("mode:         block") && show.contains("entries:      2"),
+        "{show}"
+    );
+    let err = fails(&dir, &["firewall", "list", "refresh", "scanners"]);
+    assert!(err.contains("no URL"), "{err}");
+    fails(&dir, &["firewall", "list", "show", "nosuch"]);
+
+    // Client-to-client on admin's default profile; the policy the store asks for shows it.
+    let out = ok(&dir, &["firewall", "c2c", "default", "on"]);
+    assert!(out.contains("client-to-client on"), "{out}");
+    let peers = ok(&dir, &["peer", "list"]);
+    assert!(peers.lines().nth(1).unwrap().contains(" yes "), "{peers}");
+    let conf = tmp.path().join("mistborn.toml");
+    std::fs::write(&conf, "[firewall]\nexternal_interface = \"eth9\"\n").unwrap();
+    let policy = ok(
+        &dir,
+        &["--config", conf.to_str().unwrap(), "firewall", "policy"],
+    );
+    assert!(
+        policy.contains("table:              inet mistborn"),
+        "{policy}"
+    );
+    assert!(policy.contains("external interface: eth9"), "{policy}");
+    let c2c = policy
+        .lines()
+        .find(|l| l.starts_with("client-to-client:"))
+        .unwrap();
+    assert!(c2c.contains("10."), "{policy}");
+    assert!(policy.contains("block"), "{policy}");
+    ok(&dir, &["firewall", "c2c", "default", "off"]);
+    let policy = ok(
+        &dir,
+        &["--config", conf.to_str().unwrap(), "firewall", "policy"],
+    );
+    assert!(policy.contains("client-to-client:   -"), "{policy}");
+
+    // History from the store works anywhere (empty here).
+    let h = ok(&dir, &["firewall", "metrics", "--history", "--top", "3"]);
+    assert!(h.starts_with("0 probe packets in the last 24 h"), "{h}");
+
+    let out = ok(&dir, &["firewall", "list", "rm", "scanners"]);
+    assert!(out.contains("deleted list 'scanners'"), "{out}");
+    assert_eq!(ok(&dir, &["firewall", "lists"]).lines().count(), 1);
+}

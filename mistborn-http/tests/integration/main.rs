@@ -5,6 +5,7 @@
 mod api_auth;
 mod api_dns;
 mod api_errors;
+mod api_firewall;
 mod api_flow;
 mod api_status;
 mod cli;

@@ -40,8 +40,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the server: the REST API under /api/v1 (initialises the data dir on first start).
     ///
-    /// Stops cleanly on SIGINT (Ctrl-C) or SIGTERM. The WireGuard data plane is not run by this
-    /// build yet: profiles are managed in the database only.
+    /// Runs the WireGuard data plane, the nftables firewall (table `inet mistborn`), the DNS
+    /// resolver and the upkeep tasks in the current network namespace. Without root (or without
+    /// wireguard/nft) the data plane and firewall say why they are OFF and the API is served
+    /// anyway. Stops cleanly on SIGINT (Ctrl-C) or SIGTERM; the firewall table stays in force.
     Serve {
         /// Listen address of the HTTP API (overrides http_listen / MISTBORN_HTTP_LISTEN), e.g.
         /// 127.0.0.1:5000; port 0 picks a free port and prints it.
@@ -83,6 +85,9 @@ pub enum Command {
     /// Second factor (TOTP) and login sessions.
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// The nftables firewall: policy, probe metrics, client-to-client, Coppercloud IP lists.
+    #[command(subcommand)]
+    Firewall(FirewallCommand),
     /// Print the local CA certificate (PEM) that devices import to trust Mistborn's HTTPS sites.
     Ca,
     /// Print the OpenAPI description of the REST API (JSON).
@@ -341,5 +346,87 @@ pub enum DnsRuleCommand {
     Remove {
         /// Rule id.
         id: String,
+    },
+}
+
+/// `mistborn firewall ...`
+#[derive(Debug, Subcommand)]
+pub enum FirewallCommand {
+    /// Show the policy the store and config ask for, and whether the table is in force here
+    /// (reading the live table needs root in the daemon's network namespace).
+    Policy,
+    /// Probe metrics: live counters of the table (root, in the daemon's network namespace), or
+    /// with --history the stored samples over time.
+    Metrics {
+        /// Entries per ranking.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        /// Show the stored history instead of the live counters.
+        #[arg(long)]
+        history: bool,
+        /// History: over the last this many hours.
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+        /// History: bucket width in minutes.
+        #[arg(long, default_value_t = 60)]
+        bucket_minutes: u32,
+    },
+    /// Let other tunnel clients reach a profile's device, or not.
+    C2c {
+        /// Profile id, or name among the user's profiles.
+        #[arg(value_name = "PROFILE")]
+        profile: String,
+        /// on or off.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        /// Owner of a profile given by name (default: admin).
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+    },
+    /// List the Coppercloud IP lists.
+    Lists,
+    /// Manage one Coppercloud IP list.
+    #[command(subcommand)]
+    List(CopperListCommand),
+}
+
+/// `mistborn firewall list ...`
+#[derive(Debug, Subcommand)]
+pub enum CopperListCommand {
+    /// Add a list by URL (downloaded now, then on the refresh schedule) or from a file: one
+    /// address, CIDR or first-last range a line, IPv4 or IPv6, `#` comments. A malformed line
+    /// is reported with its number and nothing is added.
+    Add {
+        /// Unique name.
+        name: String,
+        /// http(s) URL.
+        #[arg(
+            long,
+            value_name = "URL",
+            conflicts_with = "file",
+            required_unless_present = "file"
+        )]
+        url: Option<String>,
+        /// A list file to upload.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// block: drop traffic to and from these addresses; allow: exempt them from block lists.
+        #[arg(long, default_value = "block", value_parser = ["block", "allow"])]
+        mode: String,
+    },
+    /// Delete a list.
+    Rm {
+        /// List name or id.
+        key: String,
+    },
+    /// Download a URL list again; a failed or garbage download keeps the last good copy (exit 1).
+    Refresh {
+        /// List name or id.
+        key: String,
+    },
+    /// Show one list.
+    Show {
+        /// List name or id.
+        key: String,
     },
 }

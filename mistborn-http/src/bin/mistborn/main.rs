@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod db;
 mod dns;
+mod firewall;
 mod output;
 mod peers;
 mod serve;
@@ -80,6 +81,7 @@ async fn run(cli: Cli) -> Result<()> {
                 Command::Db(DbCommand::Backup { file }) => db::backup(&m, &file).await,
                 Command::Dns(cmd) => dns::dns(&m, cmd).await,
                 Command::Auth(cmd) => auth::auth(&m, cmd).await,
+                Command::Firewall(cmd) => firewall::firewall(&m, cmd).await,
                 Command::Ca => auth::ca(&m).await,
                 Command::Serve { .. }
                 | Command::Init

@@ -9,7 +9,7 @@ use crate::output::table;
 const ME: &Actor = &Actor::System;
 
 /// A profile by id, or by name among `user`'s profiles (admin's by default).
-async fn find(m: &Mistborn, key: &str, user: Option<&str>) -> Result<Peer> {
+pub(crate) async fn find(m: &Mistborn, key: &str, user: Option<&str>) -> Result<Peer> {
     if key.parse::<PeerId>().is_ok() && user.is_none() {
         return m.peers().get(ME, key).await;
     }

@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+use mistborn_core::config::DataplaneBackend;
+use mistborn_core::firewall::{FirewallOptions, FirewallPlane};
 use mistborn_core::wireguard::DataPlane;
 use mistborn_core::{Config, Error, FirstStart, Mistborn, Result};
 use mistborn_http::AppState;
@@ -71,12 +73,48 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
     for s in &st.skipped {
         println!("skipped profile {}: {}", s.id, s.reason);
     }
+    // The firewall runs in the daemon's own network namespace, after the tunnel interface exists
+    // (its rules name it). Like the data plane it never stops the API; it retries on its timer.
+    // It belongs to the data plane: with `wireguard.backend = "none"` it is off too, so an
+    // API-only server never touches the ruleset of the namespace it runs in. Coppercloud
+    // downloads run in the upkeep task, not in the reconciler.
+    let firewall = if m.config().wireguard.backend == DataplaneBackend::None {
+        println!(
+            "firewall: OFF: wireguard.backend is 'none' (no data plane, no firewall); serving the API anyway"
+        );
+        None
+    } else {
+        let firewall = FirewallPlane::start_with(
+            &m,
+            FirewallOptions {
+                refresh_interval: None,
+                ..FirewallOptions::from_config(m.config())
+            },
+        );
+        let fw = firewall.settled().await;
+        if fw.on {
+            println!(
+                "firewall: ON (table inet mistborn, external interface {}, applied in {} ms)",
+                fw.external_interface.as_deref().unwrap_or("none"),
+                fw.last_full_apply_ms.unwrap_or(0)
+            );
+        } else {
+            println!(
+                "firewall: OFF: {}; serving the API anyway",
+                fw.reason.as_deref().unwrap_or("unknown reason")
+            );
+        }
+        Some(firewall)
+    };
     println!("serving the API on http://{local}/api/v1 (OpenAPI at /api/v1/openapi.json)");
 
     let shutdown = Shutdown::new();
     let mut tasks: JoinSet<Result<&'static str>> = JoinSet::new();
     {
-        let state = AppState::new(m.clone());
+        let mut state = AppState::new(m.clone());
+        if let Some(f) = &firewall {
+            state = state.with_firewall(f.handle());
+        }
         let stop = shutdown.wait();
         tasks.spawn(async move {
             mistborn_http::serve(listener, state, stop)
@@ -109,6 +147,11 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
         let stop = shutdown.wait();
         tasks.spawn(crate::upkeep::run(m.clone(), caddy, stop));
     }
+    tasks.spawn(crate::upkeep::firewall(
+        m.clone(),
+        firewall.as_ref().map(FirewallPlane::handle),
+        shutdown.wait(),
+    ));
 
     let mut outcome = Ok(());
     tokio::select! {
@@ -130,6 +173,9 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
                 outcome = Err(e);
             }
         }
+    }
+    if let Some(f) = firewall {
+        f.stop().await;
     }
     dataplane.stop().await;
     m.close().await;

@@ -1,10 +1,13 @@
 //! Background upkeep of `mistborn serve`: expired login sessions closed every minute, the service
-//! certificate checked daily (renewed inside 30 days), and the reverse proxy (Caddy) started,
-//! supervised and reloaded when its certificate changes.
+//! certificate checked daily (renewed inside 30 days), the reverse proxy (Caddy) started,
+//! supervised and reloaded when its certificate changes; and for the firewall, Coppercloud lists
+//! downloaded again on their schedule and the probe counters sampled every minute into the
+//! metrics history.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
+use mistborn_core::firewall::{FirewallHandle, MetricsSampler, history};
 use mistborn_core::proxy::{Caddy, ProxyMode, plan, render_caddyfile};
 use mistborn_core::{Mistborn, Result};
 
@@ -15,6 +18,10 @@ fn now() -> i64 {
 const SESSION_SWEEP: Duration = Duration::from_secs(60);
 const CERT_CHECK: Duration = Duration::from_secs(24 * 3600);
 const PROXY_CHECK: Duration = Duration::from_secs(10);
+const METRICS_SAMPLE: Duration = Duration::from_secs(60);
+/// How often lists are checked for being due (each is downloaded when older than the configured
+/// refresh interval).
+const COPPERCLOUD_CHECK: Duration = Duration::from_secs(300);
 
 /// Starts the proxy if configured; `None` when it is off or cannot start (said on stdout).
 pub async fn start_proxy(m: &Mistborn) -> Option<Caddy> {
@@ -106,4 +113,67 @@ pub async fn run(
         }
     }
     Ok("upkeep")
+}
+
+/// Runs the firewall's schedules until `stop` completes: Coppercloud refreshes (the core keeps the
+/// last good copy when a download fails or is garbage) and metrics sampling (deltas of the live
+/// counters, so a table replace never counts twice).
+pub async fn firewall(
+    m: Mistborn,
+    plane: Option<FirewallHandle>,
+    stop: impl Future<Output = ()>,
+) -> Result<&'static str> {
+    let max_age = m.config().firewall.coppercloud_refresh_secs;
+    let mut refresh =
+        tokio::time::interval(COPPERCLOUD_CHECK.min(Duration::from_secs(max_age.max(1))));
+    let mut sample = tokio::time::interval(METRICS_SAMPLE);
+    sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sampler = MetricsSampler::new();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            _ = refresh.tick(), if max_age > 0 => {
+                match m.firewall().refresh_due(now(), max_age).await {
+                    Ok((n, failed)) => {
+                        if n > 0 {
+                            tracing::info!(lists = n, "Coppercloud lists refreshed");
+                        }
+                        for f in failed {
+                            tracing::warn!("Coppercloud refresh failed; the last good copy stays: {f}");
+                        }
+                    }
+                    Err(e) => tracing::warn!("Coppercloud refresh: {e}"),
+                }
+            }
+            _ = sample.tick(), if plane.is_some() => {
+                let Some(plane) = plane.as_ref() else { continue };
+                let before = plane.status();
+                if !before.on {
+                    continue;
+                }
+                let metrics = match plane.metrics(usize::MAX).await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!("reading firewall metrics: {e}");
+                        continue;
+                    }
+                };
+                // A replace between the two status reads may have reset counters mid-reading:
+                // skip it; the next sample counts from the new table.
+                if plane.status().full_applies != before.full_applies {
+                    continue;
+                }
+                let deltas = sampler.deltas(before.full_applies, &metrics);
+                if let Err(e) = m
+                    .firewall()
+                    .record_sample(now(), &deltas, history::DEFAULT_RETENTION_SECS)
+                    .await
+                {
+                    tracing::warn!("storing firewall metrics: {e}");
+                }
+            }
+        }
+    }
+    Ok("firewall upkeep")
 }

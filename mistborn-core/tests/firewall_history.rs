@@ -1,0 +1,155 @@
+//! Firewall metrics over time against the real store (SQLite, and PostgreSQL when configured):
+//! counter readings become per-interval deltas (a table replace or a counter going down never
+//! gives negative or double counts), buckets and rankings add up, retention drops old samples,
+//! and only superusers read them.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use mistborn_core::firewall::{ListHits, Metrics, MetricsSampler, Probe};
+use mistborn_core::{Actor, ErrorKind, Mistborn};
+
+use common::{engines, regular};
+
+const T0: i64 = 1_800_000_000;
+const DAY: i64 = 86_400;
+
+fn probe(source: &str, port: u16, packets: u64) -> Probe {
+    Probe {
+        source: source.parse().unwrap(),
+        protocol: "tcp".into(),
+        port,
+        packets,
+    }
+}
+
+fn reading(probes: Vec<Probe>, list_packets: u64) -> Metrics {
+    Metrics {
+        probes,
+        lists: vec![ListHits {
+            id: "abc".into(),
+            packets: list_packets,
+            bytes: list_packets * 60,
+        }],
+        ..Metrics::default()
+    }
+}
+
+#[tokio::test]
+async fn samples_store_deltas_across_a_reset_with_buckets_rankings_and_retention() {
+    for env in engines().await {
+        let m = Mistborn::open(env.config()).await.unwrap();
+        let fw = m.firewall();
+        let mut s = MetricsSampler::new();
+        let keep = 7 * DAY;
+
+        // Generation 1: 5 then 8 packets to tcp/22 from .9, 2 to tcp/80 from .7.
+        let d = s.deltas(1, &reading(vec![probe("203.0.113.9", 22, 5)], 1));
+        assert_eq!(d.total, 5);
+        fw.record_sample(T0, &d, keep).await.unwrap();
+        let d = s.deltas(
+            1,
+            &reading(
+                vec![probe("203.0.113.9", 22, 8), probe("203.0.113.7", 80, 2)],
+                4,
+            ),
+        );
+        assert_eq!(d.total, 5);
+        assert_eq!(d.lists, vec![("abc".to_string(), 3)]);
+        fw.record_sample(T0 + 60, &d, keep).await.unwrap();
+        // The table was replaced (generation 2): the counters start over at 1; not -7, not 9.
+        let d = s.deltas(2, &reading(vec![probe("203.0.113.9", 22, 1)], 0));
+        assert_eq!(d.total, 1);
+        assert!(d.lists.is_empty());
+        fw.record_sample(T0 + 3600, &d, keep).await.unwrap();
+        // Same generation but an element timed out and came back lower: counted from zero.
+        let d = s.deltas(2, &reading(vec![], 0));
+        assert_eq!(d.total, 0);
+        let d = s.deltas(2, &reading(vec![probe("203.0.113.9", 22, 2)], 0));
+        assert_eq!(d.total, 2);
+        fw.record_sample(T0 + 3660, &d, keep).await.unwrap();
+
+        let h = fw
+            .metrics_history(&Actor::System, T0 - 1, 3600, 10)
+            .await
+            .unwrap();
+        assert_eq!(h.total_probes, 5 + 5 + 1 + 2, "{}: {h:?}", env.engine);
+        let buckets: Vec<(i64, u64, u64)> = h
+            .buckets
+            .iter()
+            .map(|b| (b.start, b.probes, b.list_hits))
+            .collect();
+        let b0 = T0 / 3600 * 3600;
+        assert_eq!(
+            buckets,
+            vec![(b0, 10, 4), (b0 + 3600, 3, 0)],
+            "{}",
+            env.engine
+        );
+        let ports: Vec<(&str, u64)> = h
+            .top_ports
+            .iter()
+            .map(|c| (c.key.as_str(), c.packets))
+            .collect();
+        assert_eq!(ports, vec![("tcp/22", 11), ("tcp/80", 2)]);
+        assert_eq!(h.top_sources[0].key, "203.0.113.9");
+        assert_eq!(h.top_sources[0].packets, 11);
+        assert_eq!(h.lists[0].packets, 4);
+        // A narrower window and top 1.
+        let h = fw
+            .metrics_history(&Actor::System, T0 + 3600, 60, 1)
+            .await
+            .unwrap();
+        assert_eq!(h.total_probes, 3);
+        assert_eq!(h.top_ports.len(), 1);
+        assert_eq!(h.buckets.len(), 2);
+
+        // Retention: a sample 8 days later drops everything older than 7 days.
+        let d = s.deltas(2, &reading(vec![probe("203.0.113.9", 22, 3)], 0));
+        fw.record_sample(T0 + 8 * DAY, &d, keep).await.unwrap();
+        let h = fw
+            .metrics_history(&Actor::System, 0, 3600, 10)
+            .await
+            .unwrap();
+        assert_eq!(h.total_probes, 1, "{}: {h:?}", env.engine);
+
+        // Bad bucket and a regular user: refused.
+        let e = fw
+            .metrics_history(&Actor::System, 0, 0, 10)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("bucket"), "{e}");
+        let bob = regular(&m, "bob").await;
+        let e = fw.metrics_history(&bob, 0, 3600, 10).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Forbidden);
+        m.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_scan_from_many_sources_is_stored_as_the_top_plus_others() {
+    for env in engines().await {
+        let m = Mistborn::open(env.config()).await.unwrap();
+        let mut s = MetricsSampler::new();
+        let probes: Vec<Probe> = (1..=200u16)
+            .map(|i| probe(&format!("198.51.100.{}", i % 250), 1000 + i, u64::from(i)))
+            .collect();
+        let d = s.deltas(1, &reading(probes, 0));
+        let want: u64 = (1..=200u64).sum();
+        assert_eq!(d.total, want);
+        assert_eq!(d.sources.len(), 51);
+        assert_eq!(d.sources.last().unwrap().0, "*");
+        assert_eq!(d.sources.iter().map(|x| x.1).sum::<u64>(), want);
+        assert_eq!(d.ports[0], ("tcp/1200".to_string(), 200));
+        m.firewall().record_sample(T0, &d, DAY).await.unwrap();
+        let h = m
+            .firewall()
+            .metrics_history(&Actor::System, T0, 60, 1000)
+            .await
+            .unwrap();
+        assert_eq!(h.total_probes, want, "{}", env.engine);
+        assert_eq!(h.top_sources.len(), 50, "the '*' row is not a source");
+        m.close().await;
+    }
+}
