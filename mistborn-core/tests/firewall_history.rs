@@ -43,29 +43,40 @@ async fn samples_store_deltas_across_a_reset_with_buckets_rankings_and_retention
         let mut s = MetricsSampler::new();
         let keep = 7 * DAY;
 
-        // Generation 1: 5 then 8 packets to tcp/22 from .9, 2 to tcp/80 from .7.
-        let d = s.deltas(1, &reading(vec![probe("203.0.113.9", 22, 5)], 1));
+        // The first reading is the baseline: the table may carry counts from before a restart.
+        assert_eq!(
+            s.deltas(&reading(vec![probe("203.0.113.9", 22, 40)], 7)),
+            None
+        );
+        // 40 -> 45 packets to tcp/22 from .9; list 7 -> 8.
+        let d = s
+            .deltas(&reading(vec![probe("203.0.113.9", 22, 45)], 8))
+            .unwrap();
         assert_eq!(d.total, 5);
         fw.record_sample(T0, &d, keep).await.unwrap();
-        let d = s.deltas(
-            1,
-            &reading(
-                vec![probe("203.0.113.9", 22, 8), probe("203.0.113.7", 80, 2)],
-                4,
-            ),
-        );
+        // 45 -> 48, and a new counter (2 to tcp/80 from .7).
+        let d = s
+            .deltas(&reading(
+                vec![probe("203.0.113.9", 22, 48), probe("203.0.113.7", 80, 2)],
+                11,
+            ))
+            .unwrap();
         assert_eq!(d.total, 5);
         assert_eq!(d.lists, vec![("abc".to_string(), 3)]);
         fw.record_sample(T0 + 60, &d, keep).await.unwrap();
-        // The table was replaced (generation 2): the counters start over at 1; not -7, not 9.
-        let d = s.deltas(2, &reading(vec![probe("203.0.113.9", 22, 1)], 0));
+        // Counters lost and started over (48 -> 1, 11 -> 0): counted from zero, never negative.
+        let d = s
+            .deltas(&reading(vec![probe("203.0.113.9", 22, 1)], 0))
+            .unwrap();
         assert_eq!(d.total, 1);
         assert!(d.lists.is_empty());
         fw.record_sample(T0 + 3600, &d, keep).await.unwrap();
-        // Same generation but an element timed out and came back lower: counted from zero.
-        let d = s.deltas(2, &reading(vec![], 0));
+        // An element timed out and came back: counted from zero.
+        let d = s.deltas(&reading(vec![], 0)).unwrap();
         assert_eq!(d.total, 0);
-        let d = s.deltas(2, &reading(vec![probe("203.0.113.9", 22, 2)], 0));
+        let d = s
+            .deltas(&reading(vec![probe("203.0.113.9", 22, 2)], 0))
+            .unwrap();
         assert_eq!(d.total, 2);
         fw.record_sample(T0 + 3660, &d, keep).await.unwrap();
 
@@ -105,7 +116,9 @@ async fn samples_store_deltas_across_a_reset_with_buckets_rankings_and_retention
         assert_eq!(h.buckets.len(), 2);
 
         // Retention: a sample 8 days later drops everything older than 7 days.
-        let d = s.deltas(2, &reading(vec![probe("203.0.113.9", 22, 3)], 0));
+        let d = s
+            .deltas(&reading(vec![probe("203.0.113.9", 22, 3)], 0))
+            .unwrap();
         fw.record_sample(T0 + 8 * DAY, &d, keep).await.unwrap();
         let h = fw
             .metrics_history(&Actor::System, 0, 3600, 10)
@@ -135,7 +148,8 @@ async fn a_scan_from_many_sources_is_stored_as_the_top_plus_others() {
         let probes: Vec<Probe> = (1..=200u16)
             .map(|i| probe(&format!("198.51.100.{}", i % 250), 1000 + i, u64::from(i)))
             .collect();
-        let d = s.deltas(1, &reading(probes, 0));
+        assert_eq!(s.deltas(&reading(vec![], 0)), None);
+        let d = s.deltas(&reading(probes, 0)).unwrap();
         let want: u64 = (1..=200u64).sum();
         assert_eq!(d.total, want);
         assert_eq!(d.sources.len(), 51);

@@ -1,10 +1,12 @@
-//! Probe and Coppercloud hit counts over time. The nft counters are cumulative and start over
-//! whenever the table is replaced, so a [`MetricsSampler`] turns successive readings into
-//! per-interval deltas (a counter that went down, a new counter, or a new table generation
-//! counts from zero: a reset never gives negative or double counts) and
-//! [`Firewall::record_sample`] stores them in `firewall_samples`. Per interval it keeps the
-//! busiest [`SAMPLE_TOP`] ports and sources and sums the rest under key `*`, so totals stay exact
-//! while a scan from thousands of sources stays a bounded number of rows.
+//! Probe and Coppercloud hit counts over time. The nft counters are cumulative (a full replace
+//! carries them over, see [`ruleset::Carry`](super::ruleset::Carry)), so a [`MetricsSampler`]
+//! turns successive readings into per-interval deltas and [`Firewall::record_sample`] stores
+//! them in `firewall_samples`. A counter that went down (it was lost and started over) or a new
+//! one counts from zero, so a reset never gives negative counts; the first reading after a start
+//! is only the baseline, so the counts a restarted daemon finds carried in the table are never
+//! stored twice. Per interval the busiest [`SAMPLE_TOP`] ports and sources are kept and the rest
+//! summed under key `*`: totals stay exact while a scan from thousands of sources stays a
+//! bounded number of rows.
 //!
 //! The samples are not part of backups: they are bulky, derived from the kernel's counters and
 //! expire on their own (like the DNS query log).
@@ -45,7 +47,7 @@ pub struct SampleDeltas {
 /// Remembers the last counter values to turn cumulative readings into deltas.
 #[derive(Debug, Default)]
 pub struct MetricsSampler {
-    generation: Option<u64>,
+    started: bool,
     probes: HashMap<(IpAddr, String, u16), u64>,
     lists: HashMap<String, u64>,
 }
@@ -70,21 +72,14 @@ fn top_with_others(counts: HashMap<String, u64>) -> Vec<(String, u64)> {
 }
 
 impl MetricsSampler {
-    /// A sampler with no previous reading: the first reading counts everything since the table
-    /// was applied (the plane replaces it when it starts).
+    /// A sampler with no previous reading.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The deltas since the previous reading. `generation` is the plane's count of full
-    /// applies ([`FirewallStatus::full_applies`](super::FirewallStatus::full_applies)): when it
-    /// changed, every counter started over with the new table.
-    pub fn deltas(&mut self, generation: u64, m: &Metrics) -> SampleDeltas {
-        if self.generation != Some(generation) {
-            self.probes.clear();
-            self.lists.clear();
-            self.generation = Some(generation);
-        }
+    /// The deltas since the previous reading; `None` for the first one, which only sets the
+    /// baseline (the table may hold counts from before this process started, already stored).
+    pub fn deltas(&mut self, m: &Metrics) -> Option<SampleDeltas> {
         let mut total = 0;
         let mut ports: HashMap<String, u64> = HashMap::new();
         let mut sources: HashMap<String, u64> = HashMap::new();
@@ -114,12 +109,15 @@ impl MetricsSampler {
             }
         }
         self.lists = seen;
-        SampleDeltas {
+        if !std::mem::replace(&mut self.started, true) {
+            return None;
+        }
+        Some(SampleDeltas {
             total,
             ports: top_with_others(ports),
             sources: top_with_others(sources),
             lists,
-        }
+        })
     }
 }
 

@@ -117,7 +117,8 @@ pub async fn run(
 
 /// Runs the firewall's schedules until `stop` completes: Coppercloud refreshes (the core keeps the
 /// last good copy when a download fails or is garbage) and metrics sampling (deltas of the live
-/// counters, so a table replace never counts twice).
+/// counters; the first reading is the baseline, so counts carried over a restart are not stored
+/// twice).
 pub async fn firewall(
     m: Mistborn,
     plane: Option<FirewallHandle>,
@@ -148,23 +149,17 @@ pub async fn firewall(
             }
             _ = sample.tick(), if plane.is_some() => {
                 let Some(plane) = plane.as_ref() else { continue };
-                let before = plane.status();
-                if !before.on {
+                if !plane.status().on {
                     continue;
                 }
-                let metrics = match plane.metrics(usize::MAX).await {
-                    Ok(x) => x,
+                let deltas = match plane.metrics(usize::MAX).await {
+                    Ok(x) => sampler.deltas(&x),
                     Err(e) => {
                         tracing::warn!("reading firewall metrics: {e}");
                         continue;
                     }
                 };
-                // A replace between the two status reads may have reset counters mid-reading:
-                // skip it; the next sample counts from the new table.
-                if plane.status().full_applies != before.full_applies {
-                    continue;
-                }
-                let deltas = sampler.deltas(before.full_applies, &metrics);
+                let Some(deltas) = deltas else { continue };
                 if let Err(e) = m
                     .firewall()
                     .record_sample(now(), &deltas, history::DEFAULT_RETENTION_SECS)
