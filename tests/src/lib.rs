@@ -340,6 +340,57 @@ pub fn veth(a: &Netns, a_addr: &str, b: &Netns, b_addr: &str) -> (String, String
     (an, bn)
 }
 
+/// A gateway layout for firewall tests: a server namespace, two client namespaces each on its
+/// own veth (10.231.1.0/24 and 10.231.2.0/24, the server is `.1`), and an "internet" namespace
+/// behind the server (server 203.0.113.1, internet [`Gateway::INET`]) that the server's default
+/// route leads to, with IPv4 forwarding on in the server.
+#[derive(Debug)]
+pub struct Gateway {
+    /// The server (Mistborn's host).
+    pub srv: Netns,
+    /// First client, dials 10.231.1.1.
+    pub cli1: Netns,
+    /// Second client, dials 10.231.2.1 (or 10.231.1.1, routed through its veth).
+    pub cli2: Netns,
+    /// The internet.
+    pub inet: Netns,
+    /// The server's interface towards the internet (its default route).
+    pub ext: String,
+}
+
+impl Gateway {
+    /// The internet host's address.
+    pub const INET: &str = "203.0.113.80";
+    /// The server's address on the internet side.
+    pub const SERVER_EXT: &str = "203.0.113.1";
+
+    /// Builds it; `prefix` (at most 5 characters) starts every namespace name.
+    pub fn new(prefix: &str) -> Self {
+        let srv = Netns::new(&format!("{prefix}s"));
+        let cli1 = Netns::new(&format!("{prefix}a"));
+        let cli2 = Netns::new(&format!("{prefix}b"));
+        let inet = Netns::new(&format!("{prefix}i"));
+        veth(&srv, "10.231.1.1/24", &cli1, "10.231.1.2/24");
+        veth(&srv, "10.231.2.1/24", &cli2, "10.231.2.2/24");
+        let (ext, _) = veth(
+            &srv,
+            &format!("{}/24", Self::SERVER_EXT),
+            &inet,
+            &format!("{}/24", Self::INET),
+        );
+        srv.exec_ok(&["ip", "route", "add", "default", "via", Self::INET]);
+        // Forwarding is per namespace and off in a new one (setting it is the installer's job).
+        srv.exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        Self {
+            srv,
+            cli1,
+            cli2,
+            inet,
+            ext,
+        }
+    }
+}
+
 /// A wireguard-go process in a namespace, killed and reaped on drop.
 #[derive(Debug)]
 pub struct WireguardGo {
@@ -426,20 +477,24 @@ pub fn wg_set_peer(ns: &Netns, iface: &str, public_key: &str, allowed_ips: &str)
     ]);
 }
 
-/// Polls `f` until it returns `want` (data planes react asynchronously), panicking after 5 s;
-/// how long it took.
+/// Polls `f` until it returns `want` (data planes react asynchronously), panicking after 5 s.
+/// Returns when the deciding check started, counted from the first one (zero: the first check
+/// already saw it), so a slow failing probe (a timeout) does not count as reaction time.
 #[track_caller]
 pub fn eventually(what: &str, want: bool, mut f: impl FnMut() -> bool) -> Duration {
     let t0 = Instant::now();
-    while f() != want {
+    loop {
+        let started = t0.elapsed();
+        if f() == want {
+            return started;
+        }
         assert!(
             t0.elapsed() < Duration::from_secs(5),
             "{what}: still {}",
             !want
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
-    t0.elapsed()
 }
 
 /// The peer public keys `wg show <iface> peers` lists, sorted.

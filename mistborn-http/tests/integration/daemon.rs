@@ -128,7 +128,10 @@ impl Daemon {
         let child = self
             .ns
             .command(&[BIN, "--config", &cfg, "serve"])
-            .env("MISTBORN_LOG", "info,hickory_server=warn")
+            .env(
+                "MISTBORN_LOG",
+                "info,hickory_server=warn,netlink_packet_route=error",
+            )
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -12,9 +12,11 @@ use mistborn_core::firewall::{FirewallOptions, FirewallPlane, ListUpdate, NewLis
 use mistborn_core::peers::{NewPeer, PeerKind, PeerUpdate};
 use mistborn_core::wireguard::{DataPlane, DataPlaneOptions};
 use mistborn_core::{Actor, Config, Mistborn};
-use mistborn_system_tests::{Netns, client_from_config, eventually, require, run_ok, unique};
+use mistborn_system_tests::{
+    Gateway, Netns, client_from_config, eventually, require, run_ok, unique,
+};
 
-const INET: &str = "203.0.113.80";
+const INET: &str = Gateway::INET;
 const SUBNETS: [&str; 3] = ["10.15.91.0/24", "fd15:91::/64", "203.0.113.0/24"];
 
 const UDP_ECHO: &str = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind((sys.argv[1],int(sys.argv[2])))\nwhile True:\n d,a=s.recvfrom(2048); s.sendto(b'pong',a)\n";
@@ -47,19 +49,6 @@ fn http_ok(ns: &Netns, url: &str) -> bool {
         .success()
 }
 
-fn link(a: &Netns, a_addr: &str, b: &Netns, b_addr: &str) -> (String, String) {
-    let (an, bn) = (unique("fa"), unique("fb"));
-    run_ok(&[
-        "ip", "link", "add", &an, "netns", &a.name, "type", "veth", "peer", "name", &bn, "netns",
-        &b.name,
-    ]);
-    a.exec_ok(&["ip", "addr", "add", a_addr, "dev", &an]);
-    a.exec_ok(&["ip", "link", "set", &an, "up"]);
-    b.exec_ok(&["ip", "addr", "add", b_addr, "dev", &bn]);
-    b.exec_ok(&["ip", "link", "set", &bn, "up"]);
-    (an, bn)
-}
-
 fn spawn(ns: &Netns, args: &[&str]) -> std::process::Child {
     std::process::Command::new("ip")
         .args(["netns", "exec", &ns.name])
@@ -89,15 +78,13 @@ async fn firewall_gates_tunnel_clients_for_real() {
     ) {
         return;
     }
-    let srv = Netns::new("mbfs");
-    let cli1 = Netns::new("mbfa");
-    let cli2 = Netns::new("mbfb");
-    let inet = Netns::new("mbfi");
-    link(&srv, "10.231.1.1/24", &cli1, "10.231.1.2/24");
-    link(&srv, "10.231.2.1/24", &cli2, "10.231.2.2/24");
-    let (ext, _) = link(&srv, "203.0.113.1/24", &inet, &format!("{INET}/24"));
-    srv.exec_ok(&["ip", "route", "add", "default", "via", INET]);
-    srv.exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    let Gateway {
+        srv,
+        cli1,
+        cli2,
+        inet,
+        ext,
+    } = Gateway::new("mbf");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("echo.py"), UDP_ECHO).unwrap();
     std::fs::write(dir.path().join("ask.py"), UDP_ASK).unwrap();
