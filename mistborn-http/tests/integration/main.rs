@@ -14,5 +14,6 @@ mod listener;
 mod openapi;
 mod proxy_e2e;
 mod support;
+mod system_firewall;
 mod system_wireguard;
 mod wg_setconf;
