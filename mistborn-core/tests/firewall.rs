@@ -194,3 +194,43 @@ async fn lists_upload_download_refresh_keep_last_good() {
         m.close().await;
     }
 }
+
+#[tokio::test]
+async fn lists_fingerprint_changes_with_every_write() {
+    for env in engines().await {
+        let m = Mistborn::open(env.config()).await.unwrap();
+        let fw = m.firewall();
+        let empty = fw.lists_fingerprint().await.unwrap();
+        assert_eq!(empty, fw.lists_fingerprint().await.unwrap());
+        fw.add_list(
+            &Actor::System,
+            NewList {
+                name: "a".into(),
+                content: Some("192.0.2.1\n".into()),
+                ..NewList::default()
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+        let added = fw.lists_fingerprint().await.unwrap();
+        assert_ne!(added, empty, "{}", env.engine);
+        // Same second, only the mode changes: still seen.
+        fw.update_list(
+            &Actor::System,
+            "a",
+            ListUpdate {
+                mode: Some(ListMode::Allow),
+                ..ListUpdate::default()
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+        let moded = fw.lists_fingerprint().await.unwrap();
+        assert_ne!(moded, added);
+        fw.delete_list(&Actor::System, "a").await.unwrap();
+        assert_eq!(fw.lists_fingerprint().await.unwrap(), empty);
+        m.close().await;
+    }
+}

@@ -269,6 +269,31 @@ impl Firewall<'_> {
         }
     }
 
+    /// A fingerprint of every list's state (not its content, but its update times, entry count
+    /// and settings): a daemon polls it to notice lists written by another process (the CLI on
+    /// the same database), which sends it no change event.
+    pub async fn lists_fingerprint(&self) -> Result<u64> {
+        let lists = store::lists(self.pool()).await?;
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for l in &lists {
+            h.update(
+                format!(
+                    "{}\0{}\0{}\0{}\0{:?}\0{:?}\0{}\0{:?}\n",
+                    l.id,
+                    l.name,
+                    l.mode.as_str(),
+                    l.enabled,
+                    l.url,
+                    l.refreshed_at,
+                    l.entries,
+                    l.updated_at
+                )
+                .as_bytes(),
+            );
+        }
+        Ok(h.digest())
+    }
+
     /// Refreshes every list with a URL whose copy is older than `max_age_secs`; returns how many
     /// were refreshed and the failures (each keeps its last good copy).
     pub async fn refresh_due(&self, now: i64, max_age_secs: u64) -> Result<(usize, Vec<String>)> {
