@@ -199,6 +199,13 @@ impl Netns {
         Ok((status, body.to_string()))
     }
 
+    /// Whether an HTTP GET of `url` from inside succeeds within a second (curl).
+    pub fn fetch_ok(&self, url: &str) -> bool {
+        self.exec(&["curl", "-s", "-o", "/dev/null", "--max-time", "1", url])
+            .status
+            .success()
+    }
+
     /// The pids of the processes running inside.
     pub fn pids(&self) -> Vec<u32> {
         String::from_utf8_lossy(&run(&["ip", "netns", "pids", &self.name]).stdout)
@@ -361,6 +368,8 @@ pub struct Gateway {
 impl Gateway {
     /// The internet host's address.
     pub const INET: &str = "203.0.113.80";
+    /// The URL of [`Gateway::web_server`].
+    pub const WEB: &str = "http://203.0.113.80:8080/";
     /// The server's address on the internet side.
     pub const SERVER_EXT: &str = "203.0.113.1";
 
@@ -388,6 +397,21 @@ impl Gateway {
             inet,
             ext,
         }
+    }
+
+    /// Serves `dir` over HTTP on [`Gateway::WEB`] from the internet namespace.
+    pub fn web_server(&self, dir: &std::path::Path) -> Process {
+        let dir = dir.to_str().unwrap();
+        self.inet.spawn(&[
+            "python3",
+            "-m",
+            "http.server",
+            "--bind",
+            Self::INET,
+            "8080",
+            "--directory",
+            dir,
+        ])
     }
 }
 

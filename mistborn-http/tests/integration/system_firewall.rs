@@ -20,12 +20,6 @@ const SUBNETS: [&str; 3] = ["10.15.91.0/24", "fd15:91::/64", "203.0.113.0/24"];
 const TOOLS: [&str; 7] = ["ip", "wg", "wireguard-go", "nft", "ping", "curl", "python3"];
 const UDP_PROBE: &str = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.sendto(b'hi',(sys.argv[1],int(sys.argv[2])))\n";
 
-fn http_ok(ns: &Netns, url: &str) -> bool {
-    ns.exec(&["curl", "-s", "-o", "/dev/null", "--max-time", "1", url])
-        .status
-        .success()
-}
-
 /// Prints how long after a change the data plane showed it.
 fn report(what: &str, took: Duration) {
     eprintln!("{what} after {took:?} (zero: the first check after the REST call saw it)");
@@ -51,38 +45,24 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
     ) {
         return;
     }
-    let Gateway {
-        srv,
-        cli1,
-        cli2,
-        inet,
-        ext,
-    } = Gateway::new("mbdf");
+    let g = Gateway::new("mbdf");
+    let (srv, cli1, cli2, inet, ext) = (&g.srv, &g.cli1, &g.cli2, &g.inet, &g.ext);
     // The second client dials the endpoint through its own veth.
     cli2.exec_ok(&["ip", "route", "add", "10.231.1.0/24", "via", "10.231.2.1"]);
     let www = tempfile::tempdir().unwrap();
     std::fs::write(www.path().join("index.html"), "internet ok").unwrap();
     std::fs::write(www.path().join("probe.py"), UDP_PROBE).unwrap();
     let probe_py = www.path().join("probe.py").display().to_string();
-    let _web = inet.spawn(&[
-        "python3",
-        "-m",
-        "http.server",
-        "--bind",
-        INET,
-        "8080",
-        "--directory",
-        www.path().to_str().unwrap(),
-    ]);
+    let _web = g.web_server(www.path());
 
     // The tunnel's wireguard-go is started outside serve (it adopts it), so client sessions
     // survive the daemon's restart below, as with a kernel interface; a wireguard-go that serve
     // starts itself goes down with it and clients need a new handshake (up to ~15 s).
     let iface = unique("mbf");
-    let _server_wg = WireguardGo::start_named(&srv, &iface);
+    let _server_wg = WireguardGo::start_named(srv, &iface);
     let mut settings = DaemonSettings::new(&iface, "10.231.1.1");
     settings.firewall = true;
-    let mut d = Daemon::start(&srv, settings);
+    let mut d = Daemon::start(srv, settings);
     let out = d.run_output();
     assert!(out.contains("WireGuard data plane: ON"), "{out}");
     assert!(
@@ -137,13 +117,13 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
         d.cli_ok(&["getconf", name, "--no-qr"])
             .replace("AllowedIPs = ", "AllowedIPs = 203.0.113.0/24, ")
     };
-    let _c1 = client_from_config(&cli1, &conf("wgonly"), tmp.path(), &SUBNETS);
-    let _c2 = client_from_config(&cli2, &conf("mfa"), tmp.path(), &SUBNETS);
-    let web = format!("http://{INET}:8080/");
+    let _c1 = client_from_config(cli1, &conf("wgonly"), tmp.path(), &SUBNETS);
+    let _c2 = client_from_config(cli2, &conf("mfa"), tmp.path(), &SUBNETS);
+    let web = Gateway::WEB;
 
     // WireGuard-only: the internet through masquerade. MFA before login: Mistborn only.
     let took = eventually("wg-only client reaches the internet", true, || {
-        http_ok(&cli1, &web)
+        cli1.fetch_ok(web)
     });
     report("wg-only client reached the internet", took);
     assert!(
@@ -151,19 +131,19 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
         "MFA client cannot reach Mistborn"
     );
     assert!(
-        !http_ok(&cli2, &web),
+        !cli2.fetch_ok(web),
         "MFA client reached the internet before login"
     );
 
     // Restart: an identical table.
-    let before = table(&srv);
+    let before = table(srv);
     assert!(before.contains("table inet mistborn"), "{before}");
     d.stop();
     d.restart();
-    let after = table(&srv);
+    let after = table(srv);
     assert_eq!(before, after, "the restart changed the table");
     assert!(
-        http_ok(&cli1, &web),
+        cli1.fetch_ok(web),
         "wg-only client lost the internet after the restart"
     );
 
@@ -195,13 +175,13 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
     );
     assert_eq!(status, 200, "login: {v}");
     let took = eventually("MFA client reaches the internet after login", true, || {
-        http_ok(&cli2, &web)
+        cli2.fetch_ok(web)
     });
     report("MFA login -> internet reachable", took);
     let (status, v) = d.api_as("POST", "/api/v1/auth/logout", &as_client, None);
     assert_eq!(status, 204, "logout: {v}");
     let took = eventually("MFA client cut off after sign-out", false, || {
-        http_ok(&cli2, &web)
+        cli2.fetch_ok(web)
     });
     report("MFA sign-out -> internet cut off", took);
     assert!(
@@ -233,7 +213,7 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
     );
     assert_eq!(list["entries"], 2, "{list}");
     let took = eventually("block list stops the web server", false, || {
-        http_ok(&cli1, &web)
+        cli1.fetch_ok(web)
     });
     report("block list created -> traffic stopped", took);
     // A malformed update is refused with its line number; the last good copy stays in force.
@@ -249,7 +229,7 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
         e["error"]["message"].as_str().unwrap().contains("line 2"),
         "{e}"
     );
-    assert!(!http_ok(&cli1, &web), "the last good list was dropped");
+    assert!(!cli1.fetch_ok(web), "the last good list was dropped");
     let hits = d.api_ok("GET", "/api/v1/firewall/metrics", &admin, None, 200);
     assert!(
         hits["lists"]
@@ -267,19 +247,14 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
         204,
     );
     let took = eventually("traffic restored without the list", true, || {
-        http_ok(&cli1, &web)
+        cli1.fetch_ok(web)
     });
     report("block list deleted -> traffic restored", took);
 
     // Probes from the internet to closed ports on the server show up with source and port.
     for port in ["2222", "3389"] {
-        let _ = inet.exec(&[
-            "curl",
-            "-s",
-            "--max-time",
-            "1",
-            &format!("http://{SERVER_EXT}:{port}/"),
-        ]);
+        // Dropped: the fetch fails, and it is counted.
+        let _ = inet.fetch_ok(&format!("http://{SERVER_EXT}:{port}/"));
     }
     inet.exec_ok(&["python3", &probe_py, SERVER_EXT, "5060"]);
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -43,12 +43,6 @@ fn base32_decode(s: &str) -> Vec<u8> {
     out
 }
 
-fn http_ok(ns: &Netns, url: &str) -> bool {
-    ns.exec(&["curl", "-s", "-o", "/dev/null", "--max-time", "2", url])
-        .status
-        .success()
-}
-
 fn spawn(ns: &Netns, args: &[&str]) -> std::process::Child {
     std::process::Command::new("ip")
         .args(["netns", "exec", &ns.name])
@@ -78,13 +72,8 @@ async fn firewall_gates_tunnel_clients_for_real() {
     ) {
         return;
     }
-    let Gateway {
-        srv,
-        cli1,
-        cli2,
-        inet,
-        ext,
-    } = Gateway::new("mbf");
+    let g = Gateway::new("mbf");
+    let (srv, cli1, cli2, inet) = (&g.srv, &g.cli1, &g.cli2, &g.inet);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("echo.py"), UDP_ECHO).unwrap();
     std::fs::write(dir.path().join("ask.py"), UDP_ASK).unwrap();
@@ -92,22 +81,8 @@ async fn firewall_gates_tunnel_clients_for_real() {
     let echo = echo.to_str().unwrap();
     let ask = dir.path().join("ask.py");
     let ask = ask.to_str().unwrap();
-    let mut procs = Kill(vec![
-        spawn(
-            &inet,
-            &[
-                "python3",
-                "-m",
-                "http.server",
-                "--bind",
-                INET,
-                "8080",
-                "--directory",
-                dir.path().to_str().unwrap(),
-            ],
-        ),
-        spawn(&inet, &["python3", echo, INET, "53"]),
-    ]);
+    let _web = g.web_server(dir.path());
+    let mut procs = Kill(vec![spawn(inet, &["python3", echo, INET, "53"])]);
 
     let iface = unique("mbw");
     let mut config = Config {
@@ -152,7 +127,7 @@ async fn firewall_gates_tunnel_clients_for_real() {
     // Mistborn's resolver stands in as a UDP echo on the tunnel address (bound once it exists).
     procs
         .0
-        .push(spawn(&srv, &["python3", echo, "10.15.91.1", "53"]));
+        .push(spawn(srv, &["python3", echo, "10.15.91.1", "53"]));
     std::thread::sleep(Duration::from_millis(300));
     let fwo = FirewallOptions {
         netns: Some(srv.path()),
@@ -164,7 +139,7 @@ async fn firewall_gates_tunnel_clients_for_real() {
     assert!(st.on, "{st:?}");
     assert_eq!(
         st.external_interface.as_deref(),
-        Some(ext.as_str()),
+        Some(g.ext.as_str()),
         "default route found by netlink"
     );
 
@@ -184,15 +159,15 @@ async fn firewall_gates_tunnel_clients_for_real() {
     c2 = c2.replace("Endpoint = 10.231.1.1", "Endpoint = 10.231.2.1");
     c1 = c1.replace("AllowedIPs = ", "AllowedIPs = 203.0.113.0/24, ");
     c2 = c2.replace("AllowedIPs = ", "AllowedIPs = 203.0.113.0/24, ");
-    let _w1 = client_from_config(&cli1, &c1, dir.path(), &SUBNETS);
-    let _w2 = client_from_config(&cli2, &c2, dir.path(), &SUBNETS);
+    let _w1 = client_from_config(cli1, &c1, dir.path(), &SUBNETS);
+    let _w2 = client_from_config(cli2, &c2, dir.path(), &SUBNETS);
     let a1 = p1.address_v4.to_string();
     let a2 = p2.address_v4.to_string();
-    let web = format!("http://{INET}:8080/");
+    let web = Gateway::WEB;
 
     // WireGuard-only profile: the internet through masquerade.
     eventually("wg-only client reaches the internet", true, || {
-        http_ok(&cli1, &web)
+        cli1.fetch_ok(web)
     });
     // MFA profile: Mistborn only (ping, DNS), not the internet, not SSH.
     assert!(
@@ -204,7 +179,7 @@ async fn firewall_gates_tunnel_clients_for_real() {
             .contains("pong")
     );
     assert!(
-        !http_ok(&cli2, &web),
+        !cli2.fetch_ok(web),
         "MFA client reached the internet before login"
     );
 
@@ -239,7 +214,7 @@ async fn firewall_gates_tunnel_clients_for_real() {
         .await
         .unwrap();
     eventually("MFA client reaches the internet after login", true, || {
-        http_ok(&cli2, &web)
+        cli2.fetch_ok(web)
     });
     // The kernel has the element before the task counts it: poll.
     eventually("login went through set elements", true, || {
@@ -248,7 +223,7 @@ async fn firewall_gates_tunnel_clients_for_real() {
     assert_eq!(fw.status().full_applies, 1, "login rebuilt the table");
     m.auth().sign_out(p2.address_v4.into(), t).await.unwrap();
     eventually("MFA client cut off after sign-out", false, || {
-        http_ok(&cli2, &web)
+        cli2.fetch_ok(web)
     });
     assert!(cli2.ping("10.15.91.1", 1, 2));
 
@@ -301,7 +276,7 @@ async fn firewall_gates_tunnel_clients_for_real() {
         .await
         .unwrap();
     eventually("block list stops the web server", false, || {
-        http_ok(&cli1, &web)
+        cli1.fetch_ok(web)
     });
     let e = m
         .firewall()
@@ -318,7 +293,7 @@ async fn firewall_gates_tunnel_clients_for_real() {
         .unwrap_err();
     assert!(e.to_string().contains("line 2"), "{e}");
     fw.resync().await;
-    assert!(!http_ok(&cli1, &web), "the last good list was dropped");
+    assert!(!cli1.fetch_ok(web), "the last good list was dropped");
     let hits = fw.metrics(10).await.unwrap().lists;
     assert!(
         hits.iter().any(|h| h.packets > 0),
@@ -329,18 +304,13 @@ async fn firewall_gates_tunnel_clients_for_real() {
         .await
         .unwrap();
     eventually("traffic restored without the list", true, || {
-        http_ok(&cli1, &web)
+        cli1.fetch_ok(web)
     });
 
     // Probes from the internet to closed ports show up with source and port.
     for port in ["2222", "3389"] {
-        let _ = inet.exec(&[
-            "curl",
-            "-s",
-            "--max-time",
-            "1",
-            &format!("http://203.0.113.1:{port}/"),
-        ]);
+        // Dropped: the fetch fails, and it is counted.
+        let _ = inet.fetch_ok(&format!("http://203.0.113.1:{port}/"));
     }
     let _ = inet.exec(&["python3", ask, "203.0.113.1", "5060"]);
     let metrics = fw.metrics(10).await.unwrap();
