@@ -87,7 +87,9 @@ const TABLES: &[(&str, &[&str])] = &[
             "expires_at",
         ],
     ),
-    // The DNS query log is left out on purpose: it is bulky, short-lived and personal.
+    // The DNS query log is left out on purpose: it is bulky, short-lived and personal. So are the
+    // firewall's metrics samples (`firewall_samples`): counter deltas that expire on their own and
+    // mean nothing on another host.
     (
         "dns_lists",
         &[

@@ -487,6 +487,52 @@ fn firewall_lists_c2c_policy_and_metrics_from_the_command_line() {
         show.contains("mode:         block") && show.contains("entries:      2"),
         "{show}"
     );
+    // Changes: a bad file changes nothing, not even the mode given with it.
+    let err = fails(
+        &dir,
+        &[
+            "firewall",
+            "list",
+            "set",
+            "scanners",
+            "--mode",
+            "allow",
+            "--file",
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert!(err.contains("line 2"), "{err}");
+    assert_eq!(ok(&dir, &["firewall", "list", "show", "scanners"]), show);
+    let set = ok(
+        &dir,
+        &[
+            "firewall",
+            "list",
+            "set",
+            "scanners",
+            "--mode",
+            "allow",
+            "--enabled",
+            "off",
+        ],
+    );
+    assert!(
+        set.contains("mode:         allow") && set.contains("enabled:      no"),
+        "{set}"
+    );
+    ok(
+        &dir,
+        &[
+            "firewall",
+            "list",
+            "set",
+            "scanners",
+            "--mode",
+            "block",
+            "--enabled",
+            "on",
+        ],
+    );
     let err = fails(&dir, &["firewall", "list", "refresh", "scanners"]);
     assert!(err.contains("no URL"), "{err}");
     fails(&dir, &["firewall", "list", "show", "nosuch"]);

@@ -414,6 +414,27 @@ pub enum CopperListCommand {
         #[arg(long, default_value = "block", value_parser = ["block", "allow"])]
         mode: String,
     },
+    /// Change a list: name, mode, on/off, URL (downloaded now) or content from a file. Bad
+    /// input (a malformed line, a failed download) changes nothing.
+    Set {
+        /// List name or id.
+        key: String,
+        /// New name.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// New mode.
+        #[arg(long, value_parser = ["block", "allow"])]
+        mode: Option<String>,
+        /// Use the list or not.
+        #[arg(long, value_parser = ["on", "off"])]
+        enabled: Option<String>,
+        /// New http(s) URL.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// New content from a file.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
     /// Delete a list.
     Rm {
         /// List name or id.

@@ -2,7 +2,7 @@
 //! the host's operator. The live table is read where this command runs: run it as root in the
 //! daemon's network namespace to see it.
 
-use mistborn_core::firewall::{CopperList, NewList, PolicyView, raw};
+use mistborn_core::firewall::{CopperList, ListUpdate, NewList, PolicyView, raw};
 use mistborn_core::peers::PeerUpdate;
 use mistborn_core::{Actor, Error, Mistborn, Result};
 
@@ -265,6 +265,26 @@ pub async fn firewall(m: &Mistborn, cmd: FirewallCommand) -> Result<()> {
                 l.id,
                 l.entries
             );
+        }
+        FirewallCommand::List(CopperListCommand::Set {
+            key,
+            name,
+            mode,
+            enabled,
+            url,
+            file,
+        }) => {
+            let content = file
+                .map(|path| std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e)))
+                .transpose()?;
+            let update = ListUpdate {
+                name,
+                mode: mode.as_deref().map(str::parse).transpose()?,
+                enabled: enabled.map(|e| e == "on"),
+                url,
+                content,
+            };
+            show_list(&fw.update_list(ME, &key, update, now()).await?);
         }
         FirewallCommand::List(CopperListCommand::Rm { key }) => {
             let l = fw.list(ME, &key).await?;
