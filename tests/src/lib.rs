@@ -11,6 +11,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// A UDP server answering `pong` to every datagram: `python3 -c ECHO <addr> <port>`.
+const UDP_ECHO: &str = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind((sys.argv[1],int(sys.argv[2])))\nwhile True:\n d,a=s.recvfrom(2048); s.sendto(b'pong',a)\n";
+/// Sends one datagram and prints the answer or `timeout`: `python3 -c ASK <addr> <port>`.
+const UDP_ASK: &str = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(1.5)\ns.sendto(b'hi',(sys.argv[1],int(sys.argv[2])))\ntry:\n print(s.recvfrom(2048)[0].decode())\nexcept socket.timeout:\n print('timeout')\n";
+
 /// Whether this run must not skip (CI).
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
@@ -204,6 +209,18 @@ impl Netns {
         self.exec(&["curl", "-s", "-o", "/dev/null", "--max-time", "1", url])
             .status
             .success()
+    }
+
+    /// Starts a UDP echo server (answers `pong`) on `addr:port` inside.
+    pub fn udp_echo(&self, addr: &str, port: u16) -> Process {
+        self.spawn(&["python3", "-c", UDP_ECHO, addr, &port.to_string()])
+    }
+
+    /// Sends one UDP datagram to `addr:port` from inside; whether a [`Netns::udp_echo`] answer
+    /// came back within 1.5 s.
+    pub fn udp_answers(&self, addr: &str, port: u16) -> bool {
+        self.exec_ok(&["python3", "-c", UDP_ASK, addr, &port.to_string()])
+            .contains("pong")
     }
 
     /// The pids of the processes running inside.

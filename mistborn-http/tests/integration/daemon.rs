@@ -32,14 +32,17 @@ pub struct DaemonSettings {
     pub http: SocketAddr,
     /// Whether serve manages the `inet mistborn` nftables table.
     pub firewall: bool,
+    /// Whether serve runs its DNS resolver (on the tunnel addresses, port 53).
+    pub dns: bool,
     /// Status poll interval.
     pub status_interval_ms: u64,
-    /// More TOML appended to the file (sections of its own, e.g. `[firewall]` keys).
+    /// More TOML appended to the file: it lands in the `[firewall]` section unless it starts
+    /// sections of its own.
     pub extra: String,
 }
 
 impl DaemonSettings {
-    /// Userspace backend, DNS and proxy off, firewall off, a 200 ms status tick.
+    /// Userspace backend; DNS, proxy and firewall off; a 200 ms status tick.
     pub fn new(interface: &str, endpoint: &str) -> Self {
         Self {
             interface: interface.into(),
@@ -49,6 +52,7 @@ impl DaemonSettings {
             endpoint: endpoint.into(),
             http: "127.0.0.1:5000".parse().expect("literal"),
             firewall: false,
+            dns: false,
             status_interval_ms: 200,
             extra: String::new(),
         }
@@ -59,7 +63,7 @@ impl DaemonSettings {
             "data_dir = \"{data}\"\nendpoint = \"{endpoint}\"\nhttp_listen = \"{http}\"\n\
              [wireguard]\ninterface = \"{iface}\"\nlisten_port = {port}\nsubnet_v4 = \"{v4}\"\n\
              subnet_v6 = \"{v6}\"\nbackend = \"userspace\"\nstatus_interval_ms = {tick}\n\
-             [dns]\nenabled = false\n[firewall]\nenabled = {fw}\n{extra}",
+             [dns]\nenabled = {dns}\n[firewall]\nenabled = {fw}\n{extra}",
             data = data_dir.display(),
             endpoint = self.endpoint,
             http = self.http,
@@ -69,6 +73,7 @@ impl DaemonSettings {
             v6 = self.subnet_v6,
             tick = self.status_interval_ms,
             fw = self.firewall,
+            dns = self.dns,
             extra = self.extra,
         )
     }

@@ -17,8 +17,16 @@ use crate::daemon::{Daemon, DaemonSettings};
 const INET: &str = Gateway::INET;
 const SERVER_EXT: &str = Gateway::SERVER_EXT;
 const SUBNETS: [&str; 3] = ["10.15.91.0/24", "fd15:91::/64", "203.0.113.0/24"];
-const TOOLS: [&str; 7] = ["ip", "wg", "wireguard-go", "nft", "ping", "curl", "python3"];
-const UDP_PROBE: &str = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.sendto(b'hi',(sys.argv[1],int(sys.argv[2])))\n";
+const TOOLS: [&str; 8] = [
+    "ip",
+    "wg",
+    "wireguard-go",
+    "nft",
+    "ping",
+    "curl",
+    "python3",
+    "dig",
+];
 
 /// Prints how long after a change the data plane showed it.
 fn report(what: &str, took: Duration) {
@@ -51,8 +59,11 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
     cli2.exec_ok(&["ip", "route", "add", "10.231.1.0/24", "via", "10.231.2.1"]);
     let www = tempfile::tempdir().unwrap();
     std::fs::write(www.path().join("index.html"), "internet ok").unwrap();
-    std::fs::write(www.path().join("probe.py"), UDP_PROBE).unwrap();
-    let probe_py = www.path().join("probe.py").display().to_string();
+    // A DNS stand-in on the internet: the server reaches it (before its firewall is up).
+    let _dns_outside = inet.udp_echo(INET, 53);
+    eventually("the outside UDP/53 echo answers", true, || {
+        srv.udp_answers(INET, 53)
+    });
     let _web = g.web_server(www.path());
 
     // The tunnel's wireguard-go is started outside serve (it adopts it), so client sessions
@@ -62,6 +73,7 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
     let _server_wg = WireguardGo::start_named(srv, &iface);
     let mut settings = DaemonSettings::new(&iface, "10.231.1.1");
     settings.firewall = true;
+    settings.dns = true;
     let mut d = Daemon::start(srv, settings);
     let out = d.run_output();
     assert!(out.contains("WireGuard data plane: ON"), "{out}");
@@ -134,6 +146,19 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
         !cli2.fetch_ok(web),
         "MFA client reached the internet before login"
     );
+
+    // DNS: Mistborn's resolver answers a tunnel client; the client's query straight to the
+    // internet's port 53 is dropped (the egress lock).
+    let answer = cli1.exec_ok(&[
+        "dig",
+        "+short",
+        "+time=1",
+        "+tries=2",
+        "@10.15.91.1",
+        "home.mistborn",
+    ]);
+    assert_eq!(answer.trim(), "10.15.91.1", "Mistborn's resolver");
+    assert!(!cli1.udp_answers(INET, 53), "DNS left the tunnel");
 
     // Restart: an identical table.
     let before = table(srv);
@@ -256,7 +281,7 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
         // Dropped: the fetch fails, and it is counted.
         let _ = inet.fetch_ok(&format!("http://{SERVER_EXT}:{port}/"));
     }
-    inet.exec_ok(&["python3", &probe_py, SERVER_EXT, "5060"]);
+    let _ = inet.udp_answers(SERVER_EXT, 5060);
     let deadline = Instant::now() + Duration::from_secs(5);
     let metrics = loop {
         let m = d.api_ok("GET", "/api/v1/firewall/metrics", &admin, None, 200);

@@ -12,15 +12,10 @@ use mistborn_core::firewall::{FirewallOptions, FirewallPlane, ListUpdate, NewLis
 use mistborn_core::peers::{NewPeer, PeerKind, PeerUpdate};
 use mistborn_core::wireguard::{DataPlane, DataPlaneOptions};
 use mistborn_core::{Actor, Config, Mistborn};
-use mistborn_system_tests::{
-    Gateway, Netns, client_from_config, eventually, require, run_ok, unique,
-};
+use mistborn_system_tests::{Gateway, client_from_config, eventually, require, run_ok, unique};
 
 const INET: &str = Gateway::INET;
 const SUBNETS: [&str; 3] = ["10.15.91.0/24", "fd15:91::/64", "203.0.113.0/24"];
-
-const UDP_ECHO: &str = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind((sys.argv[1],int(sys.argv[2])))\nwhile True:\n d,a=s.recvfrom(2048); s.sendto(b'pong',a)\n";
-const UDP_ASK: &str = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(1.5)\ns.sendto(b'hi',(sys.argv[1],int(sys.argv[2])))\ntry:\n print(s.recvfrom(2048)[0].decode())\nexcept socket.timeout:\n print('timeout')\n";
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -43,27 +38,6 @@ fn base32_decode(s: &str) -> Vec<u8> {
     out
 }
 
-fn spawn(ns: &Netns, args: &[&str]) -> std::process::Child {
-    std::process::Command::new("ip")
-        .args(["netns", "exec", &ns.name])
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-struct Kill(Vec<std::process::Child>);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firewall_gates_tunnel_clients_for_real() {
     if !require(
@@ -75,14 +49,8 @@ async fn firewall_gates_tunnel_clients_for_real() {
     let g = Gateway::new("mbf");
     let (srv, cli1, cli2, inet) = (&g.srv, &g.cli1, &g.cli2, &g.inet);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("echo.py"), UDP_ECHO).unwrap();
-    std::fs::write(dir.path().join("ask.py"), UDP_ASK).unwrap();
-    let echo = dir.path().join("echo.py");
-    let echo = echo.to_str().unwrap();
-    let ask = dir.path().join("ask.py");
-    let ask = ask.to_str().unwrap();
     let _web = g.web_server(dir.path());
-    let mut procs = Kill(vec![spawn(inet, &["python3", echo, INET, "53"])]);
+    let _dns_outside = inet.udp_echo(INET, 53);
 
     let iface = unique("mbw");
     let mut config = Config {
@@ -125,9 +93,7 @@ async fn firewall_gates_tunnel_clients_for_real() {
     let dp = DataPlane::start_with(&m, dpo);
     assert!(dp.settled().await.on);
     // Mistborn's resolver stands in as a UDP echo on the tunnel address (bound once it exists).
-    procs
-        .0
-        .push(spawn(srv, &["python3", echo, "10.15.91.1", "53"]));
+    let _resolver = srv.udp_echo("10.15.91.1", 53);
     std::thread::sleep(Duration::from_millis(300));
     let fwo = FirewallOptions {
         netns: Some(srv.path()),
@@ -174,10 +140,7 @@ async fn firewall_gates_tunnel_clients_for_real() {
         cli2.ping("10.15.91.1", 2, 2),
         "MFA client cannot reach Mistborn"
     );
-    assert!(
-        cli2.exec_ok(&["python3", ask, "10.15.91.1", "53"])
-            .contains("pong")
-    );
+    assert!(cli2.udp_answers("10.15.91.1", 53));
     assert!(
         !cli2.fetch_ok(web),
         "MFA client reached the internet before login"
@@ -250,15 +213,8 @@ async fn firewall_gates_tunnel_clients_for_real() {
     );
 
     // DNS egress lock: the outside port 53 is unreachable, Mistborn's is fine.
-    assert!(
-        cli1.exec_ok(&["python3", ask, INET, "53"])
-            .contains("timeout"),
-        "DNS left the tunnel"
-    );
-    assert!(
-        cli1.exec_ok(&["python3", ask, "10.15.91.1", "53"])
-            .contains("pong")
-    );
+    assert!(!cli1.udp_answers(INET, 53), "DNS left the tunnel");
+    assert!(cli1.udp_answers("10.15.91.1", 53));
 
     // Coppercloud: a block list with the web server stops it; a malformed update is refused with
     // its line number and the last good copy stays; deleting the list restores traffic.
@@ -312,7 +268,7 @@ async fn firewall_gates_tunnel_clients_for_real() {
         // Dropped: the fetch fails, and it is counted.
         let _ = inet.fetch_ok(&format!("http://203.0.113.1:{port}/"));
     }
-    let _ = inet.exec(&["python3", ask, "203.0.113.1", "5060"]);
+    let _ = inet.udp_answers("203.0.113.1", 5060);
     let metrics = fw.metrics(10).await.unwrap();
     for (proto, port) in [("tcp", 2222), ("tcp", 3389), ("udp", 5060)] {
         assert!(
