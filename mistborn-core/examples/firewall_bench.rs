@@ -203,6 +203,32 @@ fn main() {
     let cli_del = cli("delete");
     let cli_add = cli("add");
 
+    // The IPv4 probe set full (65,535 source . port pairs): what a replace then reads and
+    // carries (the most counted of them).
+    let p = policy(&input);
+    raw::apply_script(&ruleset::render(&p)).unwrap();
+    let probes: Vec<String> = (0..ruleset::PROBE_SET_SIZE)
+        .map(|k| {
+            let a = Ipv4Addr::from(0xc633_6400 + k / 1000);
+            format!(
+                "{a} . tcp . {} counter packets {} bytes 60",
+                1 + k % 1000,
+                1 + k % 7
+            )
+        })
+        .collect();
+    raw::apply_script(&format!(
+        "add element inet mistborn probes4 {{ {} }}\n",
+        probes.join(", ")
+    ))
+    .unwrap();
+    let t = Instant::now();
+    let read = raw::read_carry().unwrap();
+    let read_full = ms(t);
+    assert_eq!(read.probes.len(), probes.len());
+    let t = Instant::now();
+    raw::replace_table(&p).unwrap();
+    let replace_full = ms(t);
     println!("load average: {load_before} (start), {} (end)", load());
     println!();
     println!("| Mistborn (nftables) | {peers} peers, {cidrs} CIDRs |");
@@ -218,7 +244,12 @@ fn main() {
         "| same, carrying the counters over (read + render + apply, what the daemon does) | {replace_carrying:.0} ms |"
     );
     println!(
-        "| reading the counters to carry (netlink dump + `nft -j list set probes4/6`) | {read_carry:.0} ms |"
+        "| reading the counters to carry (netlink dumps: named counters, probe sets) | {read_carry:.0} ms |"
+    );
+    println!(
+        "| same two, with the IPv4 probe set full ({} elements): read / replace carrying the top {} | {read_full:.0} / {replace_full:.0} ms |",
+        probes.len(),
+        ruleset::MAX_CARRIED_PROBES
     );
     for (pending, ours, fresh) in &toggle_rows {
         println!(

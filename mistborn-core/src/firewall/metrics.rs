@@ -1,6 +1,7 @@
-//! Probe and hit metrics read back from the live table (`nft -j`): unsolicited packets per source,
+//! Probe and hit metrics read back from the live table: unsolicited packets per source,
 //! protocol and destination port (the dynamic sets `probes4`/`probes6`) and each Coppercloud
-//! list's hit counter. Parsing is pure; [`read_metrics`] runs `nft` where the table lives.
+//! list's hit counter. [`read_metrics`] reads them over netlink where the table lives; the
+//! `parse_*` functions read the same from `nft -j` output.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -8,8 +9,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::nft;
-use super::policy::TABLE;
+use super::netlink;
 use crate::error::Result;
 
 /// Unsolicited packets from one source to one port.
@@ -155,16 +155,33 @@ pub fn parse_list_counters(json: &Value) -> Vec<ListHits> {
 
 /// Reads the live counters of `inet mistborn` in the calling thread's network namespace (the
 /// reconciler's worker thread, or a CLI run as root beside the daemon); top `n` ports and sources.
+/// Over netlink dumps: `nft list counters` first loads every set element of the table (seconds
+/// with a 100k-CIDR list) and `nft -j list set` of a full probe set takes seconds too.
 pub(crate) fn read_metrics(n: usize) -> Result<Metrics> {
     let mut probes = Vec::new();
-    for set in ["probes4", "probes6"] {
-        if let Some(j) = nft::list_json(&["set", "inet", TABLE, set])? {
-            probes.extend(parse_probe_set(&j));
-        }
+    for (set, v6) in [("probes4", false), ("probes6", true)] {
+        probes.extend(netlink::read_probes(set, v6)?.into_iter().map(|p| Probe {
+            source: p.source,
+            protocol: match p.protocol {
+                6 => "tcp".into(),
+                17 => "udp".into(),
+                other => other.to_string(),
+            },
+            port: p.port,
+            packets: p.packets,
+        }));
     }
-    let lists = nft::list_json(&["counters", "table", "inet", TABLE])?
-        .map(|j| parse_list_counters(&j))
-        .unwrap_or_default();
+    let mut lists: Vec<ListHits> = netlink::read_counters()?
+        .into_iter()
+        .filter_map(|c| {
+            Some(ListHits {
+                id: c.name.strip_prefix("cc_")?.to_string(),
+                packets: c.packets,
+                bytes: c.bytes,
+            })
+        })
+        .collect();
+    lists.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(summarize(probes, lists, n))
 }
 

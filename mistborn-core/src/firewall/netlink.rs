@@ -22,6 +22,7 @@ use rustix::net::{self as net, RecvFlags, SendFlags, SocketFlags, SocketType, so
 
 use super::plan::ElementChange;
 use super::policy::TABLE;
+use super::ruleset::CarriedProbe;
 use crate::error::{Error, Result};
 
 const ENOENT: i32 = 2;
@@ -163,6 +164,49 @@ fn be_u64(b: &[u8]) -> u64 {
         .map_or(0, u64::from_be_bytes)
 }
 
+/// A dump request for the table (`kind`: an `NFT_MSG_GET*`), with `attrs` as filter.
+fn dump_request(kind: u32, attrs: &[(u16, &[u8])]) -> Vec<u8> {
+    use rustables::sys::{NFNL_SUBSYS_NFTABLES, NLM_F_DUMP, NLM_F_REQUEST};
+    const NFPROTO_INET: u8 = 1;
+    let mut body = vec![NFPROTO_INET, 0, 0, 0]; // nfgenmsg: family, NFNETLINK_V0, res_id
+    for (k, v) in attrs {
+        put_attr(&mut body, *k, v);
+    }
+    let mut msg = Vec::with_capacity(16 + body.len());
+    let len = u32::try_from(16 + body.len()).unwrap_or(u32::MAX);
+    msg.extend_from_slice(&len.to_ne_bytes());
+    msg.extend_from_slice(&(((NFNL_SUBSYS_NFTABLES << 8) | kind) as u16).to_ne_bytes());
+    msg.extend_from_slice(&((NLM_F_REQUEST | NLM_F_DUMP) as u16).to_ne_bytes());
+    msg.extend_from_slice(&1u32.to_ne_bytes()); // seq
+    msg.extend_from_slice(&0u32.to_ne_bytes()); // pid: the kernel
+    msg.extend_from_slice(&body);
+    msg
+}
+
+/// Runs a dump, handing each reply's attributes (after the nfgenmsg) to `each`. No table (or
+/// set): nothing.
+fn dump(what: &str, request: &[u8], each: &mut dyn FnMut(&[u8])) -> Result<()> {
+    let mut payload = |m: &[u8]| each(m.get(20..).unwrap_or(&[]));
+    match transact(request, u32::MAX, &mut payload) {
+        Ok(()) | Err(Failure::Kernel(ENOENT)) => Ok(()),
+        Err(e) => Err(Error::Firewall(format!("reading {what}: {}", describe(&e)))),
+    }
+}
+
+/// The counter expression's (packets, bytes) among an element's or object's attributes.
+fn counter_values(data: &[u8]) -> (u64, u64) {
+    use rustables::sys::{NFTA_COUNTER_BYTES, NFTA_COUNTER_PACKETS};
+    let (mut packets, mut bytes) = (0, 0);
+    for (k, v) in attrs(data) {
+        if k == NFTA_COUNTER_PACKETS {
+            packets = be_u64(v);
+        } else if k == NFTA_COUNTER_BYTES {
+            bytes = be_u64(v);
+        }
+    }
+    (packets, bytes)
+}
+
 /// A named counter of the table with its values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NamedCounter {
@@ -173,30 +217,23 @@ pub(crate) struct NamedCounter {
 
 /// The table's named counters, read in one netlink dump. The nft CLI would first load the whole
 /// ruleset with every set element (seconds with a 100k-CIDR list), the dump takes milliseconds.
-/// No table: no counters.
 pub(crate) fn read_counters() -> Result<Vec<NamedCounter>> {
     use rustables::sys::{
-        NFNL_SUBSYS_NFTABLES, NFT_MSG_GETOBJ, NFT_OBJECT_COUNTER, NFTA_COUNTER_BYTES,
-        NFTA_COUNTER_PACKETS, NFTA_OBJ_DATA, NFTA_OBJ_NAME, NFTA_OBJ_TABLE, NFTA_OBJ_TYPE,
-        NLM_F_DUMP, NLM_F_REQUEST,
+        NFT_MSG_GETOBJ, NFT_OBJECT_COUNTER, NFTA_OBJ_DATA, NFTA_OBJ_NAME, NFTA_OBJ_TABLE,
+        NFTA_OBJ_TYPE,
     };
-    const NFPROTO_INET: u8 = 1;
-    let mut body = vec![NFPROTO_INET, 0, 0, 0]; // nfgenmsg: family, NFNETLINK_V0, res_id
-    put_attr(&mut body, NFTA_OBJ_TABLE, format!("{TABLE}\0").as_bytes());
-    put_attr(&mut body, NFTA_OBJ_TYPE, &NFT_OBJECT_COUNTER.to_be_bytes());
-    let mut msg = Vec::with_capacity(16 + body.len());
-    let len = u32::try_from(16 + body.len()).unwrap_or(u32::MAX);
-    msg.extend_from_slice(&len.to_ne_bytes());
-    let kind = ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETOBJ) as u16;
-    msg.extend_from_slice(&kind.to_ne_bytes());
-    msg.extend_from_slice(&((NLM_F_REQUEST | NLM_F_DUMP) as u16).to_ne_bytes());
-    msg.extend_from_slice(&1u32.to_ne_bytes()); // seq
-    msg.extend_from_slice(&0u32.to_ne_bytes()); // pid: the kernel
-    msg.extend_from_slice(&body);
+    let table = format!("{TABLE}\0");
+    let request = dump_request(
+        NFT_MSG_GETOBJ,
+        &[
+            (NFTA_OBJ_TABLE, table.as_bytes()),
+            (NFTA_OBJ_TYPE, &NFT_OBJECT_COUNTER.to_be_bytes()),
+        ],
+    );
     let mut out = Vec::new();
-    let mut each = |m: &[u8]| {
-        let (mut name, mut packets, mut bytes) = (None, 0, 0);
-        for (kind, v) in attrs(m.get(20..).unwrap_or(&[])) {
+    dump("the table's counters", &request, &mut |m| {
+        let (mut name, mut values) = (None, (0, 0));
+        for (kind, v) in attrs(m) {
             if kind == NFTA_OBJ_NAME {
                 name = Some(
                     String::from_utf8_lossy(v)
@@ -204,31 +241,90 @@ pub(crate) fn read_counters() -> Result<Vec<NamedCounter>> {
                         .to_string(),
                 );
             } else if kind == NFTA_OBJ_DATA {
-                for (k, v) in attrs(v) {
-                    if k == NFTA_COUNTER_PACKETS {
-                        packets = be_u64(v);
-                    } else if k == NFTA_COUNTER_BYTES {
-                        bytes = be_u64(v);
-                    }
-                }
+                values = counter_values(v);
             }
         }
         if let Some(name) = name {
             out.push(NamedCounter {
                 name,
-                packets,
-                bytes,
+                packets: values.0,
+                bytes: values.1,
             });
         }
+    })?;
+    Ok(out)
+}
+
+/// The elements of a probe set (`ipv4_addr . inet_proto . inet_service`, or the IPv6 one) with
+/// their counters, in one netlink dump (milliseconds where `nft -j list set` takes seconds for
+/// a full set).
+pub(crate) fn read_probes(set: &str, v6: bool) -> Result<Vec<CarriedProbe>> {
+    use rustables::sys::{
+        NFT_MSG_GETSETELEM, NFTA_DATA_VALUE, NFTA_EXPR_DATA, NFTA_EXPR_NAME, NFTA_LIST_ELEM,
+        NFTA_SET_ELEM_EXPR, NFTA_SET_ELEM_EXPRESSIONS, NFTA_SET_ELEM_KEY,
+        NFTA_SET_ELEM_LIST_ELEMENTS, NFTA_SET_ELEM_LIST_SET, NFTA_SET_ELEM_LIST_TABLE,
     };
-    match transact(&msg, u32::MAX, &mut each) {
-        Ok(()) => Ok(out),
-        Err(Failure::Kernel(ENOENT)) => Ok(Vec::new()),
-        Err(e) => Err(Error::Firewall(format!(
-            "reading the table's counters: {}",
-            describe(&e)
-        ))),
-    }
+    let (table, name) = (format!("{TABLE}\0"), format!("{set}\0"));
+    let request = dump_request(
+        NFT_MSG_GETSETELEM,
+        &[
+            (NFTA_SET_ELEM_LIST_TABLE, table.as_bytes()),
+            (NFTA_SET_ELEM_LIST_SET, name.as_bytes()),
+        ],
+    );
+    // Each part of a concatenated key takes a multiple of 4 bytes: address, protocol, port.
+    let alen = if v6 { 16 } else { 4 };
+    let counter_of = |expr: &[u8]| {
+        let mut is_counter = false;
+        let mut values = (0, 0);
+        for (k, v) in attrs(expr) {
+            if k == NFTA_EXPR_NAME {
+                is_counter = v.starts_with(b"counter");
+            } else if k == NFTA_EXPR_DATA {
+                values = counter_values(v);
+            }
+        }
+        is_counter.then_some(values)
+    };
+    let mut out = Vec::new();
+    dump(&format!("set {set}"), &request, &mut |m| {
+        let elements = attrs(m).filter(|(k, _)| *k == NFTA_SET_ELEM_LIST_ELEMENTS);
+        for (_, list) in elements {
+            for (_, elem) in attrs(list).filter(|(k, _)| *k == NFTA_LIST_ELEM) {
+                let (mut key, mut values) = (None, (0, 0));
+                for (k, v) in attrs(elem) {
+                    if k == NFTA_SET_ELEM_KEY {
+                        key = attrs(v)
+                            .find(|(k, _)| *k == NFTA_DATA_VALUE)
+                            .map(|(_, d)| d);
+                    } else if k == NFTA_SET_ELEM_EXPR {
+                        values = counter_of(v).unwrap_or(values);
+                    } else if k == NFTA_SET_ELEM_EXPRESSIONS {
+                        for (_, e) in attrs(v).filter(|(k, _)| *k == NFTA_LIST_ELEM) {
+                            values = counter_of(e).unwrap_or(values);
+                        }
+                    }
+                }
+                let Some(key) = key.filter(|k| k.len() >= alen + 8) else {
+                    continue;
+                };
+                let source = if v6 {
+                    <[u8; 16]>::try_from(&key[..16]).map(IpAddr::from).ok()
+                } else {
+                    <[u8; 4]>::try_from(&key[..4]).map(IpAddr::from).ok()
+                };
+                let Some(source) = source else { continue };
+                out.push(CarriedProbe {
+                    source,
+                    protocol: key[alen],
+                    port: u16::from_be_bytes([key[alen + 4], key[alen + 5]]),
+                    packets: values.0,
+                    bytes: values.1,
+                });
+            }
+        }
+    })?;
+    Ok(out)
 }
 
 fn element_list(

@@ -1,5 +1,5 @@
-//! The `nft` program: the atomic full replace (`nft -f -`) and JSON reads (`nft -j list ...`).
-//! Only ever names the `inet mistborn` table.
+//! The `nft` program: the atomic full replace (`nft -f -`, carrying the counters' values read
+//! over netlink) and the table as text. Only ever names the `inet mistborn` table.
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -88,31 +88,6 @@ pub(crate) fn explain(stderr: &str) -> String {
     }
 }
 
-/// `nft -j list <what...>` parsed; `Ok(None)` when the table does not exist.
-pub(crate) fn list_json(what: &[&str]) -> Result<Option<serde_json::Value>> {
-    let out = Command::new("nft")
-        .arg("-j")
-        .arg("list")
-        .args(what)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| nft_error("reading the ruleset", e))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if stderr.contains("No such file or directory") {
-            return Ok(None);
-        }
-        return Err(Error::Firewall(format!(
-            "nft list {}: {}",
-            what.join(" "),
-            stderr.trim()
-        )));
-    }
-    serde_json::from_slice(&out.stdout)
-        .map(Some)
-        .map_err(|e| Error::Firewall(format!("nft printed JSON that does not parse: {e}")))
-}
-
 /// `nft list table inet mistborn` as text (`None` when absent); `stateless` hides counters.
 pub(crate) fn list_table_text(stateless: bool) -> Result<Option<String>> {
     let mut cmd = Command::new("nft");
@@ -142,18 +117,15 @@ pub(crate) fn delete_table() -> Result<()> {
     apply_script(&format!("table inet {TABLE}\ndelete table inet {TABLE}\n"))
 }
 
-/// The live table's counter values (empty when there is no table): the named counters over
-/// netlink, the probe sets with `nft -j list set` (which, unlike listing counters, does not
-/// load the other sets' elements first).
+/// The live table's counter values (empty when there is no table), over netlink: the nft CLI
+/// would first load every set element of the table (seconds with a 100k-CIDR list).
 pub(crate) fn read_carry() -> Result<Carry> {
     let mut carry = Carry::default();
     for c in super::netlink::read_counters()? {
         carry.counters.insert(c.name, (c.packets, c.bytes));
     }
-    for set in ["probes4", "probes6"] {
-        if let Some(j) = list_json(&["set", "inet", TABLE, set])? {
-            carry.add_probes(&j);
-        }
+    for (set, v6) in [("probes4", false), ("probes6", true)] {
+        carry.probes.extend(super::netlink::read_probes(set, v6)?);
     }
     Ok(carry)
 }

@@ -6,7 +6,9 @@
 //! Replacing the table recreates its counters. So that a replace (a new Coppercloud list, a
 //! restart) does not reset the probe and hit metrics, the values read just before it ride along
 //! in the script as [`Carry`]: `counter cc_x { packets N bytes M }` and probe elements with
-//! `counter packets N bytes M`. Packets counted between that read and the commit are lost.
+//! `counter packets N bytes M` (the [`MAX_CARRIED_PROBES`] most counted per family). Packets
+//! counted between that read and the commit, and the least counted probes of a fuller set,
+//! start again from zero; metrics history, stored as deltas, covers those.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -17,6 +19,8 @@ use super::policy::{AddressSet, DNS_PORTS, Policy, Structure, TABLE};
 
 /// Size of the dynamic sets that count unsolicited packets per source, protocol and port.
 pub const PROBE_SET_SIZE: u32 = 65_535;
+/// Probe elements (per family) a full replace carries over, the most counted first.
+pub const MAX_CARRIED_PROBES: usize = 4096;
 
 fn port_list(ports: &[u16]) -> String {
     match ports {
@@ -58,8 +62,8 @@ fn addr_set(out: &mut String, name: &str, v6: bool, elems: &str) {
 pub struct CarriedProbe {
     /// Source address.
     pub source: IpAddr,
-    /// Protocol name (`tcp`, `udp`) or number.
-    pub protocol: String,
+    /// IP protocol number (6 tcp, 17 udp).
+    pub protocol: u8,
     /// Destination port.
     pub port: u16,
     /// Packets counted.
@@ -77,55 +81,23 @@ pub struct Carry {
     pub probes: Vec<CarriedProbe>,
 }
 
-impl Carry {
-    /// The probe elements in the output of `nft -j list set inet mistborn probes4` (or 6).
-    /// Elements that do not parse are left out (they only cost a count).
-    pub fn add_probes(&mut self, json: &serde_json::Value) {
-        let items = json["nftables"].as_array().map_or(&[][..], Vec::as_slice);
-        for e in items
-            .iter()
-            .filter_map(|i| i["set"]["elem"].as_array())
-            .flatten()
-        {
-            let e = &e["elem"];
-            let parts = e["val"]["concat"].as_array().map_or(&[][..], Vec::as_slice);
-            let [source, protocol, port] = parts else {
-                continue;
-            };
-            let source = source.as_str().and_then(|s| s.parse().ok());
-            let protocol = match protocol {
-                serde_json::Value::String(s) if s.chars().all(|c| c.is_ascii_alphanumeric()) => {
-                    Some(s.clone())
-                }
-                serde_json::Value::Number(n) => n.as_u64().map(|n| n.to_string()),
-                _ => None,
-            };
-            let port = match port {
-                serde_json::Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
-                serde_json::Value::String(s) => s.parse().ok(),
-                _ => None,
-            };
-            if let (Some(source), Some(protocol), Some(port)) = (source, protocol, port) {
-                self.probes.push(CarriedProbe {
-                    source,
-                    protocol,
-                    port,
-                    packets: e["counter"]["packets"].as_u64().unwrap_or(0),
-                    bytes: e["counter"]["bytes"].as_u64().unwrap_or(0),
-                });
-            }
-        }
-    }
-}
-
+/// The carried elements of one probe set: the [`MAX_CARRIED_PROBES`] most counted, so that
+/// carrying them keeps a replace fast (a full set of 65,535 would add about a second).
 fn probe_elements(carry: &Carry, v6: bool) -> String {
-    let mut seen = BTreeSet::new();
-    carry
+    let mut probes: Vec<&CarriedProbe> = carry
         .probes
         .iter()
         .filter(|p| p.source.is_ipv6() == v6)
-        .filter(|p| seen.insert((p.source, p.protocol.clone(), p.port)))
-        .take(PROBE_SET_SIZE as usize)
+        .collect();
+    probes.sort_by(|a, b| {
+        (b.packets, a.source, a.protocol, a.port).cmp(&(a.packets, b.source, b.protocol, b.port))
+    });
+    let mut seen = BTreeSet::new();
+    probes.retain(|p| seen.insert((p.source, p.protocol, p.port)));
+    probes.truncate(MAX_CARRIED_PROBES);
+    probes.sort_by_key(|p| (p.source, p.protocol, p.port));
+    probes
+        .iter()
         .map(|p| {
             format!(
                 "{} . {} . {} counter packets {} bytes {}",

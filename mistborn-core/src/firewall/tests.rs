@@ -317,19 +317,24 @@ fn nft_errors_are_short_with_line_and_the_part_pointed_at() {
 
 #[test]
 fn counters_and_probes_ride_along_a_replace() {
-    use super::ruleset::{Carry, render_carrying};
+    use super::ruleset::{CarriedProbe, Carry, MAX_CARRIED_PROBES, render_carrying};
     let mut i = input();
     i.lists = vec![ListRule {
         id: "b1".into(),
         mode: ListMode::Block,
         parsed: Arc::new(parse_list("203.0.113.80").unwrap()),
     }];
+    let probe = |source: &str, protocol: u8, port: u16, packets: u64| CarriedProbe {
+        source: ip(source),
+        protocol,
+        port,
+        packets,
+        bytes: packets * 60,
+    };
     let mut carry = Carry::default();
     carry.counters.insert("cc_b1".into(), (7, 420));
     carry.counters.insert("cc_gone".into(), (1, 60));
-    carry.add_probes(&serde_json::from_str(r#"{"nftables": [{"metainfo": {}}, {"set": {"name": "probes4", "elem": [{"elem": {"val": {"concat": ["10.99.0.2", "tcp", 22]}, "counter": {"packets": 2, "bytes": 120}}}, {"elem": {"val": {"concat": ["10.99.0.3", "udp; flush ruleset", 5]}, "counter": {"packets": 1, "bytes": 1}}}]}}]}"#).unwrap());
-    carry.add_probes(&serde_json::from_str(r#"{"nftables": [{"set": {"name": "probes6", "elem": [{"elem": {"val": {"concat": ["fd00::9", 17, "53"]}, "counter": {"packets": 4, "bytes": 300}}}]}}]}"#).unwrap());
-    assert_eq!(carry.probes.len(), 2, "the unparsable protocol is left out");
+    carry.probes = vec![probe("10.99.0.2", 6, 22, 2), probe("fd00::9", 17, 53, 4)];
     let text = render_carrying(&policy(&i), &carry);
     assert!(
         text.contains("counter cc_b1 { packets 7 bytes 420 }"),
@@ -339,9 +344,12 @@ fn counters_and_probes_ride_along_a_replace() {
         !text.contains("cc_gone"),
         "a removed list's counter is not revived"
     );
-    assert!(text.contains("flags dynamic; counter; elements = { 10.99.0.2 . tcp . 22 counter packets 2 bytes 120 }; }"), "{text}");
     assert!(
-        text.contains("elements = { fd00::9 . 17 . 53 counter packets 4 bytes 300 }; }"),
+        text.contains("flags dynamic; counter; elements = { 10.99.0.2 . 6 . 22 counter packets 2 bytes 120 }; }"),
+        "{text}"
+    );
+    assert!(
+        text.contains("elements = { fd00::9 . 17 . 53 counter packets 4 bytes 240 }; }"),
         "{text}"
     );
     assert_eq!(
@@ -349,4 +357,15 @@ fn counters_and_probes_ride_along_a_replace() {
         render_carrying(&policy(&i), &Carry::default())
     );
     assert!(render(&policy(&i)).contains("counter cc_b1 { }"));
+
+    // A fuller set: only the most counted ride along.
+    carry.probes = (0..MAX_CARRIED_PROBES as u16 + 10)
+        .map(|n| probe("10.99.0.3", 6, n + 1, if n < 5 { 1 } else { 2 }))
+        .collect();
+    let text = render_carrying(&policy(&i), &carry);
+    assert_eq!(text.matches("counter packets").count(), MAX_CARRIED_PROBES);
+    assert!(
+        !text.contains("10.99.0.3 . 6 . 1 counter"),
+        "a least counted probe was kept"
+    );
 }

@@ -135,7 +135,7 @@ fn wait_carry(ns: &Netns, what: &str, f: impl Fn(&ruleset::Carry) -> bool) -> ru
 fn probe_packets(c: &ruleset::Carry, port: u16) -> u64 {
     c.probes
         .iter()
-        .filter(|p| p.source.to_string() == "10.232.0.2" && p.protocol == "udp" && p.port == port)
+        .filter(|p| p.source.to_string() == "10.232.0.2" && p.protocol == 17 && p.port == port)
         .map(|p| p.packets)
         .sum()
 }
