@@ -244,7 +244,7 @@ fn main() {
         "| same, carrying the counters over (read + render + apply, what the daemon does) | {replace_carrying:.0} ms |"
     );
     println!(
-        "| reading the counters to carry (netlink dumps: named counters, probe sets) | {read_carry:.0} ms |"
+        "| reading the counters to carry (netlink dumps: named counters, probe sets) | {read_carry:.2} ms |"
     );
     println!(
         "| same two, with the IPv4 probe set full ({} elements): read / replace carrying the top {} | {read_full:.0} / {replace_full:.0} ms |",
