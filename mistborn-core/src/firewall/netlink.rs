@@ -37,11 +37,18 @@ const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 
 thread_local! {
-    /// The netfilter netlink socket element batches go over, opened in the thread's network
+    /// The netfilter netlink socket batches and dumps go over, opened in the thread's network
     /// namespace and kept open. Closing it is what is slow: when the socket goes away right
-    /// after a commit the kernel (`nft_rcv_nl_event`) waits for the pending transaction cleanup,
-    /// an RCU grace period (8 ms at HZ=250 here), while the commit itself takes about 30 µs.
-    static SOCKET: RefCell<Option<OwnedFd>> = const { RefCell::new(None) };
+    /// after a commit that deleted something, the kernel (`nft_rcv_nl_event`) waits for the
+    /// pending transaction cleanup, an RCU grace period (8-16 ms at HZ=250 here), while the
+    /// commit itself takes about 10 µs (bench/firewall.md).
+    static SOCKET: RefCell<Option<Conn>> = const { RefCell::new(None) };
+}
+
+/// The kept socket and its receive buffer (a dump reply can be tens of KiB).
+struct Conn {
+    fd: OwnedFd,
+    buf: Vec<u8>,
 }
 
 /// Why a batch failed: the kernel's errno for a message, or the socket itself.
@@ -52,7 +59,7 @@ enum Failure {
     Build(String),
 }
 
-fn open_socket() -> io::Result<OwnedFd> {
+fn open_socket() -> io::Result<Conn> {
     let fd = net::socket_with(
         net::AddressFamily::NETLINK,
         SocketType::RAW,
@@ -64,7 +71,10 @@ fn open_socket() -> io::Result<OwnedFd> {
     let _ = sockopt::set_socket_send_buffer_size_force(&fd, SOCKET_BUFFER);
     let _ = sockopt::set_socket_recv_buffer_size_force(&fd, SOCKET_BUFFER);
     sockopt::set_socket_timeout(&fd, sockopt::Timeout::Recv, Some(ACK_TIMEOUT))?;
-    Ok(fd)
+    Ok(Conn {
+        fd,
+        buf: vec![0u8; 256 * 1024],
+    })
 }
 
 /// Sends `bytes` (a finalized batch, or one dump request) and reads the replies up to the one
@@ -81,9 +91,9 @@ fn transact(
         if slot.is_none() {
             *slot = Some(open_socket().map_err(Failure::Socket)?);
         }
-        let r = slot.as_ref().map_or(
+        let r = slot.as_mut().map_or(
             Err(Failure::Socket(io::ErrorKind::NotConnected.into())),
-            |fd| exchange(fd, bytes, last, each),
+            |conn| exchange(conn, bytes, last, each),
         );
         if r.is_err() {
             *slot = None;
@@ -93,24 +103,29 @@ fn transact(
 }
 
 fn exchange(
-    fd: &OwnedFd,
+    conn: &mut Conn,
     bytes: &[u8],
     last: u32,
     each: &mut dyn FnMut(&[u8]),
 ) -> std::result::Result<(), Failure> {
-    let sent = net::send(fd, bytes, SendFlags::empty()).map_err(|e| Failure::Socket(e.into()))?;
+    let Conn { fd, buf } = conn;
+    let sent = net::send(&*fd, bytes, SendFlags::empty()).map_err(|e| Failure::Socket(e.into()))?;
     if sent != bytes.len() {
         return Err(Failure::Socket(io::Error::other(format!(
             "netlink sent {sent} of {} bytes",
             bytes.len()
         ))));
     }
-    let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let (n, _) = net::recv(fd, &mut buf[..], RecvFlags::empty())
+        let (n, whole) = net::recv(&*fd, &mut buf[..], RecvFlags::TRUNC)
             .map_err(|e| Failure::Socket(e.into()))?;
         if n == 0 {
             return Err(Failure::Socket(io::ErrorKind::UnexpectedEof.into()));
+        }
+        if whole > n {
+            return Err(Failure::Socket(io::Error::other(format!(
+                "netlink reply of {whole} bytes truncated to {n}"
+            ))));
         }
         let mut off = 0;
         while let Some(h) = buf.get(off..n).filter(|b| b.len() >= 16) {
