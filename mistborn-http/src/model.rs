@@ -534,6 +534,23 @@ pub struct FirewallStatusView {
     pub element_updates: u64,
     /// Duration of the last full replace, in milliseconds.
     pub last_full_apply_ms: Option<u64>,
+    /// IP forwarding in the firewall's network namespace (absent until the table is in force:
+    /// forwarding is turned on only behind it).
+    pub forwarding: Option<ForwardingView>,
+}
+
+/// IP forwarding, which tunnel clients need to reach the internet (`firewall.ip_forwarding`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ForwardingView {
+    /// `net.ipv4.ip_forward` is 1.
+    pub ipv4: bool,
+    /// `net.ipv6.conf.all.forwarding` is 1.
+    pub ipv6: bool,
+    /// Interfaces whose `accept_ra` was raised from 1 to 2 (router advertisements keep counting
+    /// while forwarding).
+    pub accept_ra_raised: Vec<String>,
+    /// Why forwarding is (partly) off, or not managed.
+    pub reason: Option<String>,
 }
 
 impl From<FirewallStatus> for FirewallStatusView {
@@ -545,6 +562,12 @@ impl From<FirewallStatus> for FirewallStatusView {
             full_applies: s.full_applies,
             element_updates: s.element_updates,
             last_full_apply_ms: s.last_full_apply_ms,
+            forwarding: s.forwarding.map(|f| ForwardingView {
+                ipv4: f.ipv4,
+                ipv6: f.ipv6,
+                accept_ra_raised: f.accept_ra_raised,
+                reason: f.reason,
+            }),
         }
     }
 }

@@ -367,7 +367,7 @@ pub fn veth(a: &Netns, a_addr: &str, b: &Netns, b_addr: &str) -> (String, String
 /// A gateway layout for firewall tests: a server namespace, two client namespaces each on its
 /// own veth (10.231.1.0/24 and 10.231.2.0/24, the server is `.1`), and an "internet" namespace
 /// behind the server (server 203.0.113.1, internet [`Gateway::INET`]) that the server's default
-/// route leads to, with IPv4 forwarding on in the server.
+/// route leads to. Forwarding stays off in the server: Mistborn's firewall turns it on.
 #[derive(Debug)]
 pub struct Gateway {
     /// The server (Mistborn's host).
@@ -405,8 +405,8 @@ impl Gateway {
             &format!("{}/24", Self::INET),
         );
         srv.exec_ok(&["ip", "route", "add", "default", "via", Self::INET]);
-        // Forwarding is per namespace and off in a new one (setting it is the installer's job).
-        srv.exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        // Forwarding is per namespace and off in a new one: left off here, the firewall plane
+        // turns it on (the tests prove it does).
         Self {
             srv,
             cli1,

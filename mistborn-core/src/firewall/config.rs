@@ -11,6 +11,9 @@ use crate::error::{Error, Result};
 pub struct FirewallConfig {
     /// Whether Mistborn manages the `inet mistborn` nftables table at all.
     pub enabled: bool,
+    /// Turn IPv4 and IPv6 forwarding on in the firewall's network namespace once the table is
+    /// in force (tunnel clients need it to reach the internet). Off: left as the system has it.
+    pub ip_forwarding: bool,
     /// The interface facing the internet; empty means the interface of the default route
     /// (looked up over netlink at every full apply).
     pub external_interface: Option<String>,
@@ -35,6 +38,7 @@ impl Default for FirewallConfig {
     fn default() -> Self {
         Self {
             enabled: true,
+            ip_forwarding: true,
             external_interface: None,
             admin_source: None,
             ssh_port: 22,

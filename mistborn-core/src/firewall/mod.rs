@@ -6,12 +6,14 @@
 //! that replaces the table in a single transaction, so a failed apply leaves the previous table
 //! in force. Per-device state lives in address sets: [`plan`] finds when only elements changed,
 //! and those go straight over netlink (rustables), so an MFA login adds or removes one element
-//! without rebuilding the table or starting a process. [`FirewallPlane`] runs the reconciler;
+//! without rebuilding the table or starting a process. [`FirewallPlane`] runs the reconciler,
+//! which also turns IP forwarding on once the table is in force (`forwarding`);
 //! [`Firewall`] (`Mistborn::firewall()`) manages the Coppercloud lists in the store.
 
 mod config;
 pub mod coppercloud;
 mod desired;
+mod forwarding;
 pub mod history;
 pub mod intervals;
 mod lists;
@@ -26,6 +28,7 @@ mod store;
 
 pub use config::FirewallConfig;
 pub use coppercloud::{BadLine, ListMode, ParsedList, check_list, parse_list};
+pub use forwarding::ForwardingStatus;
 pub use history::{HistoryBucket, HistoryCount, MetricsHistory, MetricsSampler, SampleDeltas};
 pub use lists::{CopperList, Firewall, ListUpdate, NewList, RefreshOutcome};
 pub use metrics::{ListHits, Metrics, PortCount, Probe, SourceCount};
@@ -82,6 +85,11 @@ pub mod raw {
     /// The default route's interface.
     pub fn default_route_interface() -> std::io::Result<Option<String>> {
         super::netlink::default_route_interface()
+    }
+
+    /// Whether the calling thread's network namespace forwards IPv4 and IPv6 (reads only).
+    pub fn forwarding() -> super::ForwardingStatus {
+        super::forwarding::Sysctl::default().observe()
     }
 
     /// Deletes the table.

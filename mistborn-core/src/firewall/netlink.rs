@@ -436,8 +436,18 @@ fn element_error(c: &ElementChange, e: &Failure) -> Error {
 /// The name of the interface carrying the IPv4 default route (lowest metric) in this network
 /// namespace, if there is one.
 pub(crate) fn default_route_interface() -> io::Result<Option<String>> {
+    default_route_interface_of(AddressFamily::Inet)
+}
+
+/// The same for the IPv6 default route (often learned from router advertisements, and not
+/// always on the IPv4 one's interface).
+pub(crate) fn default_route_interface_v6() -> io::Result<Option<String>> {
+    default_route_interface_of(AddressFamily::Inet6)
+}
+
+fn default_route_interface_of(family: AddressFamily) -> io::Result<Option<String>> {
     let mut msg = RouteMessage::default();
-    msg.header.address_family = AddressFamily::Inet;
+    msg.header.address_family = family;
     let replies = netlink_request_rtnl(
         RouteNetlinkMessage::GetRoute(msg),
         Some(NLM_F_REQUEST | NLM_F_DUMP),
@@ -447,8 +457,7 @@ pub(crate) fn default_route_interface() -> io::Result<Option<String>> {
         let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(r)) = reply.payload else {
             continue;
         };
-        if r.header.destination_prefix_length != 0 || r.header.address_family != AddressFamily::Inet
-        {
+        if r.header.destination_prefix_length != 0 || r.header.address_family != family {
             continue;
         }
         let mut table = u32::from(r.header.table);

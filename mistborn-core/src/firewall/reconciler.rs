@@ -17,6 +17,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::coppercloud::ParsedList;
 use super::desired::{input, load_lists, load_profiles};
+use super::forwarding::{ForwardingStatus, Sysctl};
 use super::metrics::{Metrics, read_metrics};
 use super::plan::{ElementChange, FirewallPlan, apply_changes, plan};
 use super::policy::{AddressSet, ListRule, Policy, PolicyInput, ProfileRule, TABLE, policy};
@@ -65,6 +66,9 @@ pub struct FirewallStatus {
     pub element_updates: u64,
     /// Duration of the last full replace, in milliseconds.
     pub last_full_apply_ms: Option<u64>,
+    /// IP forwarding in the firewall's namespace, as last checked (`None` until the table was
+    /// first applied: forwarding is turned on only behind it).
+    pub forwarding: Option<ForwardingStatus>,
 }
 
 /// A summary of the policy in force (sizes, not the elements).
@@ -541,6 +545,59 @@ impl Reconciler {
             }
         }
         self.reconcile().await;
+        if self.applied.is_some() {
+            self.ensure_forwarding().await;
+        }
+    }
+
+    /// Turns IP forwarding on (re-checked at every full check: an admin or another tool may
+    /// have turned it off, or the default route moved to an interface whose `accept_ra` needs
+    /// raising). Only ever behind an applied table, whose forward chain drops by default.
+    async fn ensure_forwarding(&mut self) {
+        let manage = self.m.config().firewall.ip_forwarding;
+        let external = self.external.clone();
+        let checked = self
+            .worker
+            .call(move || {
+                let sysctl = Sysctl::default();
+                if !manage {
+                    return Ok(ForwardingStatus {
+                        reason: Some(
+                            "firewall.ip_forwarding is false: forwarding is left as the system has it"
+                                .into(),
+                        ),
+                        ..sysctl.observe()
+                    });
+                }
+                let mut ra: Vec<String> = external.into_iter().collect();
+                if let Ok(Some(v6)) = netlink::default_route_interface_v6()
+                    && !ra.contains(&v6)
+                {
+                    ra.push(v6);
+                }
+                Ok(sysctl.enable(&ra))
+            })
+            .await;
+        let f = match checked {
+            Ok(f) => f,
+            Err(e) => ForwardingStatus {
+                reason: Some(format!("cannot check IP forwarding: {e}")),
+                ..ForwardingStatus::default()
+            },
+        };
+        let before = self.status.borrow().forwarding.clone();
+        if before.as_ref() != Some(&f) {
+            for i in &f.accept_ra_raised {
+                tracing::info!(interface = %i, "accept_ra 1 -> 2 so IPv6 router advertisements still count while forwarding");
+            }
+            match &f.reason {
+                Some(r) if manage => {
+                    tracing::warn!(reason = %r, ipv4 = f.ipv4, ipv6 = f.ipv6, "IP forwarding")
+                }
+                _ => tracing::info!(ipv4 = f.ipv4, ipv6 = f.ipv6, "IP forwarding"),
+            }
+        }
+        self.status.send_modify(|s| s.forwarding = Some(f));
     }
 
     async fn on_profiles(&mut self) {

@@ -116,6 +116,7 @@ async fn policy(
                 full_applies: 0,
                 element_updates: 0,
                 last_full_apply_ms: None,
+                forwarding: None,
             },
             policy: None,
         },

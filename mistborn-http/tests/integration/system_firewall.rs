@@ -83,9 +83,13 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
         )),
         "{out}"
     );
+    // Nobody ran sysctl in the server namespace: serve turned forwarding on itself.
+    assert!(out.contains("IP forwarding: IPv4 on, IPv6 on"), "{out}");
     let admin = d.token("admin");
     let policy = d.api_ok("GET", "/api/v1/firewall/policy", &admin, None, 200);
     assert_eq!(policy["status"]["on"], true, "{policy}");
+    assert_eq!(policy["status"]["forwarding"]["ipv4"], true, "{policy}");
+    assert_eq!(policy["status"]["forwarding"]["ipv6"], true, "{policy}");
     assert_eq!(
         policy["status"]["external_interface"],
         ext.as_str(),

@@ -108,6 +108,11 @@ async fn firewall_gates_tunnel_clients_for_real() {
         Some(g.ext.as_str()),
         "default route found by netlink"
     );
+    // The harness leaves forwarding off in the server: the plane turned it on.
+    assert!(
+        st.forwarding.as_ref().is_some_and(|f| f.ipv4 && f.ipv6),
+        "{st:?}"
+    );
 
     let mut c1 = m
         .peers()

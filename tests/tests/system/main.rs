@@ -3,4 +3,5 @@
 
 mod firewall;
 mod firewall_apply;
+mod forwarding;
 mod wireguard;

@@ -83,6 +83,12 @@ pub async fn firewall(m: &Mistborn, cmd: FirewallCommand) -> Result<()> {
                 "{}",
                 table(&["ID", "MODE", "V4 RANGES", "V6 RANGES"], &rows)
             );
+            let f = raw::forwarding();
+            println!(
+                "IP forwarding here: IPv4 {}, IPv6 {}",
+                if f.ipv4 { "on" } else { "off" },
+                if f.ipv6 { "on" } else { "off" }
+            );
             match blocking(raw::table_text).await {
                 Ok(Some(_)) => println!("live table here: present"),
                 Ok(None) => println!(

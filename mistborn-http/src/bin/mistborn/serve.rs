@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use mistborn_core::config::DataplaneBackend;
-use mistborn_core::firewall::{FirewallOptions, FirewallPlane};
+use mistborn_core::firewall::{FirewallOptions, FirewallPlane, ForwardingStatus};
 use mistborn_core::wireguard::DataPlane;
 use mistborn_core::{Config, Error, FirstStart, Mistborn, Result};
 use mistborn_http::AppState;
@@ -37,6 +37,25 @@ fn report_first_start(first: &FirstStart) {
         "first start: created the superuser 'admin'; its password is in {} (mode 0600)",
         first.admin_password_file.display()
     );
+}
+
+fn report_forwarding(f: &ForwardingStatus) {
+    let on_off = |b: bool| if b { "on" } else { "OFF" };
+    let mut line = format!(
+        "IP forwarding: IPv4 {}, IPv6 {}",
+        on_off(f.ipv4),
+        on_off(f.ipv6)
+    );
+    if !f.accept_ra_raised.is_empty() {
+        line.push_str(&format!(
+            " (accept_ra 1 -> 2 on {} to keep IPv6 router advertisements)",
+            f.accept_ra_raised.join(", ")
+        ));
+    }
+    if let Some(r) = &f.reason {
+        line.push_str(&format!(": {r}"));
+    }
+    println!("{line}");
 }
 
 pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
@@ -98,6 +117,9 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
                 fw.external_interface.as_deref().unwrap_or("none"),
                 fw.last_full_apply_ms.unwrap_or(0)
             );
+            if let Some(f) = &fw.forwarding {
+                report_forwarding(f);
+            }
         } else {
             println!(
                 "firewall: OFF: {}; serving the API anyway",
