@@ -8,7 +8,12 @@
 //! - `read+plan+apply`: the same with a full read of the device first (the timer's drift check);
 //! - `daemon`: the whole pipeline with N profiles in SQLite: start to first full reconcile, and a
 //!   profile created through the API until its peer is in the status stream;
-//! - `wg syncconf`: wireguard-tools doing the same change from a config file.
+//! - `wg syncconf`: wireguard-tools doing the same change from a config file;
+//! - `raw UAPI set`: the floor: a pre-rendered `set=1` buffer with every peer written straight to
+//!   wireguard-go's socket (what any client must at least wait for).
+//!
+//! The `wireguard-go CPU` column is the CPU time (user + system) wireguard-go spent during the
+//! from-empty step: on a loaded machine the wall time is that plus waiting for a core.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use std::collections::HashMap;
@@ -123,7 +128,85 @@ struct Row {
     what: String,
     n: usize,
     from_empty: f64,
+    wg_cpu: Option<f64>,
     one_change: f64,
+}
+
+/// CPU time (user + system, ms) of the wireguard-go serving `iface`, found by its command line.
+fn wg_go_cpu_ms(iface: &str) -> Option<f64> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let ours = args.first().is_some_and(|a| a.ends_with(b"wireguard-go"))
+            && args.contains(&iface.as_bytes());
+        if !ours {
+            continue;
+        }
+        let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        return Some(ticks as f64 * 10.0); // CLK_TCK is 100 on Linux
+    }
+    None
+}
+
+fn cpu_delta(before: Option<f64>, iface: &str) -> Option<f64> {
+    Some(wg_go_cpu_ms(iface)? - before?)
+}
+
+/// The UAPI `set` request for `specs` (what wireguard-control sends), pre-rendered.
+fn uapi_request(server: Option<&ServerSide>, d: &DesiredInterface) -> String {
+    let hex = |k: &WgKey| {
+        k.as_bytes()
+            .iter()
+            .fold(String::with_capacity(64), |mut s, b| {
+                let _ = write!(s, "{b:02x}");
+                s
+            })
+    };
+    let mut s = String::from("set=1\n");
+    if let Some(server) = server {
+        let _ = writeln!(
+            s,
+            "private_key={}\nlisten_port={}",
+            hex(&server.private_key),
+            server.listen_port
+        );
+    }
+    for p in d.peers.values() {
+        let _ = writeln!(
+            s,
+            "public_key={}\nreplace_allowed_ips=true",
+            hex(&p.spec.public_key)
+        );
+        if let Some(k) = &p.spec.preshared_key {
+            let _ = writeln!(s, "preshared_key={}", hex(k));
+        }
+        for ip in &p.spec.allowed_ips {
+            let _ = writeln!(s, "allowed_ip={ip}");
+        }
+    }
+    s.push('\n');
+    s
+}
+
+/// Writes a pre-rendered request to `iface`'s UAPI socket and waits for its answer.
+fn uapi_raw(iface: &str, request: &str) -> Duration {
+    use std::io::{BufRead, Write};
+    let mut sock =
+        std::os::unix::net::UnixStream::connect(format!("/var/run/wireguard/{iface}.sock"))
+            .unwrap();
+    let t = Instant::now();
+    sock.write_all(request.as_bytes()).unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(sock).read_line(&mut line).unwrap();
+    let d = t.elapsed();
+    assert_eq!(line.trim(), "errno=0");
+    d
 }
 
 fn bench_backend(n: usize, dir: &std::path::Path, rows: &mut Vec<Row>) {
@@ -181,10 +264,12 @@ fn bench_backend(n: usize, dir: &std::path::Path, rows: &mut Vec<Row>) {
         server: s2.clone(),
         ..d.clone()
     };
+    let cpu = wg_go_cpu_ms(&name2);
     let t = Instant::now();
     let diff = plan(&d2, &ObservedInterface::default());
     b2.apply(&diff).unwrap();
     let pa_empty = t.elapsed();
+    let pa_cpu = cpu_delta(cpu, &name2);
     assert_eq!(peer_count(&name2), n + 1);
     b2.shutdown();
 
@@ -192,12 +277,14 @@ fn bench_backend(n: usize, dir: &std::path::Path, rows: &mut Vec<Row>) {
         what: "mistborn plan+apply".into(),
         n,
         from_empty: ms(pa_empty),
+        wg_cpu: pa_cpu,
         one_change: ms(one),
     });
     rows.push(Row {
         what: "mistborn read+plan+apply".into(),
         n,
         from_empty: ms(full_empty),
+        wg_cpu: None,
         one_change: ms(one_full),
     });
     b.shutdown();
@@ -213,7 +300,9 @@ fn bench_backend(n: usize, dir: &std::path::Path, rows: &mut Vec<Row>) {
     b3.ensure_interface(&s3).unwrap();
     d.peers.remove(&extra.0);
     d.server = s3.clone();
+    let cpu = wg_go_cpu_ms(&name);
     let empty = syncconf(&name, &conf_text(&d), dir);
+    let sync_cpu = cpu_delta(cpu, &name);
     assert_eq!(peer_count(&name), n);
     let mut d1: HashMap<_, _> = d.peers.clone();
     let extra2 = desired_n(&s3, 1).peers.into_iter().next().unwrap();
@@ -228,9 +317,39 @@ fn bench_backend(n: usize, dir: &std::path::Path, rows: &mut Vec<Row>) {
         what: "wg syncconf".into(),
         n,
         from_empty: ms(empty),
+        wg_cpu: sync_cpu,
         one_change: ms(one),
     });
     b3.shutdown();
+
+    // The floor: the same peers as one pre-rendered UAPI request, straight onto the socket.
+    let name = format!("mbbr{tag}n{n}");
+    let s4 = ServerSide {
+        interface: name.clone(),
+        listen_port: 51995,
+        ..s3
+    };
+    let mut b4 = WgControlBackend::userspace(&name, dir).unwrap();
+    b4.ensure_interface(&s4).unwrap();
+    let request = uapi_request(Some(&s4), &d);
+    let cpu = wg_go_cpu_ms(&name);
+    let empty = uapi_raw(&name, &request);
+    let raw_cpu = cpu_delta(cpu, &name);
+    assert_eq!(peer_count(&name), n);
+    let one_peer = DesiredInterface {
+        peers: desired_n(&s4, 1).peers,
+        ..d.clone()
+    };
+    let one = uapi_raw(&name, &uapi_request(None, &one_peer));
+    assert_eq!(peer_count(&name), n + 1);
+    rows.push(Row {
+        what: "raw UAPI set (pre-rendered)".into(),
+        n,
+        from_empty: ms(empty),
+        wg_cpu: raw_cpu,
+        one_change: ms(one),
+    });
+    b4.shutdown();
 }
 
 async fn bench_daemon(n: usize, dir: &std::path::Path, rows: &mut Vec<Row>) {
@@ -251,6 +370,8 @@ async fn bench_daemon(n: usize, dir: &std::path::Path, rows: &mut Vec<Row>) {
     let dp = DataPlane::start_with(&m, DataPlaneOptions::from_config(m.config()));
     let st = dp.settled().await;
     let start = t.elapsed();
+    // wireguard-go started with the data plane: all its CPU so far is the start.
+    let start_cpu = wg_go_cpu_ms(&m.config().wireguard.interface);
     assert!(st.on, "{st:?}");
     assert_eq!(peer_count(&m.config().wireguard.interface), n);
     let mut stream = m.status().subscribe(Actor::System);
@@ -281,6 +402,7 @@ async fn bench_daemon(n: usize, dir: &std::path::Path, rows: &mut Vec<Row>) {
         what: format!("daemon: store->interface (create {:.1} ms)", ms(created)),
         n,
         from_empty: ms(start),
+        wg_cpu: start_cpu,
         one_change: ms(one),
     });
     dp.stop().await;
@@ -336,11 +458,12 @@ async fn main() {
         bench_backend(n, dir.path(), &mut rows);
         bench_daemon(n, dir.path(), &mut rows).await;
     }
-    println!("| what | peers | from empty (ms) | one change (ms) |");
-    println!("|---|---:|---:|---:|");
+    println!("| what | peers | from empty (ms) | wireguard-go CPU (ms) | one change (ms) |");
+    println!("|---|---:|---:|---:|---:|");
     for r in &rows {
+        let cpu = r.wg_cpu.map_or("".into(), |c| format!("{c:.0}"));
         println!(
-            "| {} | {} | {:.1} | {:.2} |",
+            "| {} | {} | {:.1} | {cpu} | {:.2} |",
             r.what, r.n, r.from_empty, r.one_change
         );
     }

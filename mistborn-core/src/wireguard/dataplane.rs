@@ -348,7 +348,7 @@ impl Reconciler {
         Ok(())
     }
 
-    async fn bring_up(&mut self) -> Result<ActiveBackend> {
+    async fn bring_up(&self) -> Result<ActiveBackend> {
         let factory = self.factory.clone();
         let server = self.server.clone();
         self.worker
@@ -404,27 +404,51 @@ impl Reconciler {
     }
 
     async fn full_cycle_inner(&mut self) {
-        if self.kind.is_none() {
-            match self.bring_up().await {
-                Ok(kind) => {
-                    tracing::info!(interface = %self.server.interface, backend = kind.as_str(), "WireGuard interface up");
-                    self.kind = Some(kind);
-                    self.last_reason = None;
-                }
-                Err(e) => return self.report_off(e.to_string()),
-            }
-        }
         // Differences right after a reload are the store's changes, not drift.
         let drift_check = self.desired.is_some() && !self.stale;
-        if self.stale {
-            if let Err(e) = self.load_desired().await {
-                // Keep the interface as it is: the store being briefly unreadable is no reason
-                // to cut every device off.
-                tracing::warn!(error = %e, "cannot read profiles; keeping the interface as it is");
-                if self.desired.is_none() {
-                    return;
+        let need_up = self.kind.is_none();
+        let load = self.stale.then(|| {
+            let m = self.m.clone();
+            async move { m.peers().for_dataplane().await }
+        });
+        // Starting the interface (a process, netlink) and reading every profile overlap.
+        let (up, rows) = tokio::join!(
+            async {
+                match need_up {
+                    true => Some(self.bring_up().await),
+                    false => None,
+                }
+            },
+            async {
+                match load {
+                    Some(f) => Some(f.await),
+                    None => None,
                 }
             }
+        );
+        match rows {
+            Some(Ok(rows)) => {
+                self.desired = Some(desired(self.server.clone(), rows));
+                self.stale = false;
+            }
+            // Keep the interface as it is: the store being briefly unreadable is no reason to
+            // cut every device off.
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read profiles; keeping the interface as it is")
+            }
+            None => {}
+        }
+        match up {
+            Some(Ok(kind)) => {
+                tracing::info!(interface = %self.server.interface, backend = kind.as_str(), "WireGuard interface up");
+                self.kind = Some(kind);
+                self.last_reason = None;
+            }
+            Some(Err(e)) => return self.report_off(e.to_string()),
+            None => {}
+        }
+        if self.desired.is_none() {
+            return;
         }
         let observed = self
             .worker
