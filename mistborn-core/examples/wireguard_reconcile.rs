@@ -457,6 +457,12 @@ async fn bulk_insert(m: &Mistborn, data: &std::path::Path, n: usize) {
 
 #[tokio::main]
 async fn main() {
+    // BENCH_LOG=info shows the data plane's own timings (profiles loaded, peers reconciled).
+    if let Ok(filter) = std::env::var("BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .init();
+    }
     let sizes: Vec<usize> = std::env::args()
         .skip(1)
         .map(|a| a.parse().unwrap())

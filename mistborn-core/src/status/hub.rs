@@ -66,7 +66,7 @@ impl StatusHub {
 pub struct StatusStream {
     rx: watch::Receiver<Arc<StatusSnapshot>>,
     actor: Actor,
-    last: Option<StatusSnapshot>,
+    last: Option<Arc<StatusSnapshot>>,
 }
 
 impl StatusStream {
@@ -74,10 +74,21 @@ impl StatusStream {
     /// `None` when the hub is gone.
     pub async fn next(&mut self) -> Option<StatusSnapshot> {
         loop {
-            let view = self.rx.borrow_and_update().visible_to(&self.actor);
-            if self.last.as_ref().is_none_or(|l| !l.same_content(&view)) {
+            let current = self.rx.borrow_and_update().clone();
+            // A superuser sees the hub's snapshot itself: share it rather than copy thousands of
+            // peers for every change.
+            let view = if self.actor.is_superuser() {
+                current
+            } else {
+                Arc::new(current.visible_to(&self.actor))
+            };
+            let changed = self
+                .last
+                .as_ref()
+                .is_none_or(|l| !Arc::ptr_eq(l, &view) && !l.same_content(&view));
+            if changed {
                 self.last = Some(view.clone());
-                return Some(view);
+                return Some(StatusSnapshot::clone(&view));
             }
             self.rx.changed().await.ok()?;
         }

@@ -409,7 +409,18 @@ impl Reconciler {
         let need_up = self.kind.is_none();
         let load = self.stale.then(|| {
             let m = self.m.clone();
-            async move { m.peers().for_dataplane().await }
+            async move {
+                let t = std::time::Instant::now();
+                let rows = m.peers().for_dataplane().await;
+                if let Ok(r) = &rows {
+                    tracing::info!(
+                        profiles = r.len(),
+                        ms = t.elapsed().as_millis() as u64,
+                        "profiles loaded"
+                    );
+                }
+                rows
+            }
         });
         // Starting the interface (a process, netlink) and reading every profile overlap.
         let (up, rows) = tokio::join!(
@@ -472,6 +483,7 @@ impl Reconciler {
     /// These profiles changed: reload just their rows, plan just their peers against the cached
     /// device state and apply that small diff.
     async fn on_profiles(&mut self, ids: &[PeerId]) {
+        let t = std::time::Instant::now();
         if self.kind.is_none() || self.stale || self.desired.is_none() {
             self.stale = true;
             return; // the next tick starts again and reloads everything
@@ -497,6 +509,10 @@ impl Reconciler {
         let Some(desired) = &self.desired else {
             return;
         };
+        tracing::debug!(
+            us = t.elapsed().as_micros() as u64,
+            "changed profiles loaded"
+        );
         let diff = plan_peers(desired, &self.cache, &keys);
         if let Err(e) = self.apply(diff, false).await {
             tracing::warn!(error = %e, "incremental reconcile failed; re-reading the device");
@@ -538,13 +554,13 @@ impl Reconciler {
         }
         if is_drift {
             tracing::warn!(change = %diff.summary(), "the device drifted from the store; repairing");
-        } else {
-            tracing::info!(change = %diff.summary(), "reconciling WireGuard peers");
         }
+        let t = std::time::Instant::now();
         let d = diff.clone();
         self.worker
             .call(move |slot| slot.backend()?.apply(&d))
             .await?;
+        tracing::info!(change = %diff.summary(), ms = t.elapsed().as_millis() as u64, "WireGuard peers reconciled");
         self.cache.apply_diff(&diff);
         Ok(())
     }
@@ -553,6 +569,7 @@ impl Reconciler {
         let Some(desired) = &self.desired else {
             return;
         };
+        let t = std::time::Instant::now();
         let now = now_unix();
         let peers = desired
             .profiles_sorted()
@@ -591,5 +608,6 @@ impl Reconciler {
             peers,
             updated_at: now,
         });
+        tracing::debug!(us = t.elapsed().as_micros() as u64, "status published");
     }
 }
