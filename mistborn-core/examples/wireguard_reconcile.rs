@@ -3,8 +3,9 @@
 //! root through `bench/wireguard-reconcile.sh` (it prints the table).
 //!
 //! Rows:
-//! - `plan+apply`: the reconciler's work once the desired state is known (what happens on a
-//!   profile change: one plan against the cached device state, one small apply);
+//! - `plan+apply`: the reconciler's work once the desired state is known: from empty, one plan
+//!   and one apply of every peer; on a profile change, the changed profile put into the desired
+//!   state, a plan of just that peer against the cached device state, one small apply;
 //! - `read+plan+apply`: the same with a full read of the device first (the timer's drift check);
 //! - `daemon`: the whole pipeline with N profiles in SQLite: start to first full reconcile, and a
 //!   profile created through the API until its peer is in the status stream;
@@ -24,8 +25,8 @@ use std::time::{Duration, Instant};
 use mistborn_core::crypto::{KeyPair, WgKey};
 use mistborn_core::peers::{AddressPool, NewPeer, StoredProfile};
 use mistborn_core::wireguard::{
-    DataPlane, DataPlaneOptions, DesiredInterface, ObservedInterface, ServerSide, WgControlBackend,
-    WireGuardBackend, plan,
+    DataPlane, DataPlaneOptions, DesiredInterface, DesiredPeer, Diff, ObservedInterface,
+    ServerSide, WgControlBackend, WireGuardBackend, plan, plan_peers,
 };
 use mistborn_core::{Actor, Config, Mistborn};
 
@@ -73,6 +74,17 @@ fn desired_n(server: &ServerSide, n: usize) -> DesiredInterface {
         })
         .collect();
     mistborn_core::wireguard::desired(server.clone(), rows)
+}
+
+/// What the reconciler does when one profile is created: put it into the desired state and plan
+/// just that peer against the cached device state.
+fn one_more(d: &mut DesiredInterface, cache: &ObservedInterface, p: &DesiredPeer) -> Diff {
+    let stored = StoredProfile {
+        peer: p.profile.clone(),
+        preshared_key: p.spec.preshared_key.clone(),
+    };
+    let keys = d.replace_profile(&p.profile.id, Some(Ok(stored))).unwrap();
+    plan_peers(d, cache, &keys)
 }
 
 fn conf_text(d: &DesiredInterface) -> String {
@@ -234,9 +246,8 @@ fn bench_backend(n: usize, dir: &std::path::Path, rows: &mut Vec<Row>) {
 
     // One change: a new profile.
     let extra = desired_n(&s, 1).peers.into_iter().next().unwrap();
-    d.peers.insert(extra.0.clone(), extra.1.clone());
     let t = Instant::now();
-    let diff = plan(&d, &cache);
+    let diff = one_more(&mut d, &cache, &extra.1);
     b.apply(&diff).unwrap();
     let one = t.elapsed();
     cache.apply_diff(&diff);
@@ -355,6 +366,41 @@ fn bench_backend(n: usize, dir: &std::path::Path, rows: &mut Vec<Row>) {
         one_change: ms(one),
     });
     b4.shutdown();
+}
+
+/// The kernel module, when this kernel has it: plan+apply from empty and one change. Returns
+/// why not otherwise.
+fn bench_kernel(n: usize, rows: &mut Vec<Row>) -> Result<(), String> {
+    let name = format!("mbbk{}n{n}", std::process::id() % 10000);
+    WgControlBackend::kernel_available(&name).map_err(|e| e.to_string())?;
+    let s = ServerSide {
+        listen_port: 51994,
+        ..server(&name)
+    };
+    let mut d = desired_n(&s, n);
+    let mut b = WgControlBackend::kernel(&name).unwrap();
+    b.ensure_interface(&s).unwrap();
+    let t = Instant::now();
+    let diff = plan(&d, &ObservedInterface::default());
+    b.apply(&diff).unwrap();
+    let empty = t.elapsed();
+    let mut cache = ObservedInterface::default();
+    cache.apply_diff(&diff);
+    let extra = desired_n(&s, 1).peers.into_iter().next().unwrap();
+    let t = Instant::now();
+    let diff = one_more(&mut d, &cache, &extra.1);
+    b.apply(&diff).unwrap();
+    let one = t.elapsed();
+    assert_eq!(peer_count(&name), n + 1);
+    rows.push(Row {
+        what: "mistborn plan+apply, kernel module".into(),
+        n,
+        from_empty: ms(empty),
+        wg_cpu: None,
+        one_change: ms(one),
+    });
+    let _ = Command::new("ip").args(["link", "del", &name]).status();
+    Ok(())
 }
 
 async fn bench_daemon(n: usize, dir: &std::path::Path, rows: &mut Vec<Row>) {
@@ -479,6 +525,11 @@ async fn main() {
     for &n in &sizes {
         if !only_daemon {
             bench_backend(n, dir.path(), &mut rows);
+            if let Err(why) = bench_kernel(n, &mut rows) {
+                if n == sizes[0] {
+                    println!("kernel backend not measured: {why}");
+                }
+            }
         }
         bench_daemon(n, dir.path(), &mut rows).await;
     }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::backend::{WireGuardBackend, open_backend};
-use super::desired::{DesiredInterface, ServerSide, desired};
+use super::desired::{DesiredInterface, DisplayOrder, ServerSide, desired};
 use super::plan::{ObservedInterface, plan, plan_peers};
 use crate::config::{Config, DataplaneBackend};
 use crate::error::{Error, Result};
@@ -125,6 +125,7 @@ impl DataPlane {
             kind: None,
             cache: ObservedInterface::default(),
             desired: None,
+            order: DisplayOrder::default(),
             stale: true,
             last_reason: None,
             cycles: cycles_tx,
@@ -266,6 +267,8 @@ struct Reconciler {
     /// The device as last read or written.
     cache: ObservedInterface,
     desired: Option<DesiredInterface>,
+    /// `desired`'s peers in display order, for status.
+    order: DisplayOrder,
     /// `desired` may be behind the store (a change arrived while the interface was down, or the
     /// store could not be read): the next cycle reloads every profile.
     stale: bool,
@@ -340,10 +343,15 @@ impl Reconciler {
         }
     }
 
+    fn set_desired(&mut self, d: DesiredInterface) {
+        self.order = DisplayOrder::of(&d);
+        self.desired = Some(d);
+    }
+
     /// Reloads every profile into `desired`; on failure keeps the old one and stays stale.
     async fn load_desired(&mut self) -> Result<()> {
         let rows = self.m.peers().for_dataplane().await?;
-        self.desired = Some(desired(self.server.clone(), rows));
+        self.set_desired(desired(self.server.clone(), rows));
         self.stale = false;
         Ok(())
     }
@@ -439,7 +447,7 @@ impl Reconciler {
         );
         match rows {
             Some(Ok(rows)) => {
-                self.desired = Some(desired(self.server.clone(), rows));
+                self.set_desired(desired(self.server.clone(), rows));
                 self.stale = false;
             }
             // Keep the interface as it is: the store being briefly unreadable is no reason to
@@ -509,6 +517,7 @@ impl Reconciler {
         let Some(desired) = &self.desired else {
             return;
         };
+        self.order.update(desired, &keys);
         tracing::debug!(
             us = t.elapsed().as_micros() as u64,
             "changed profiles loaded"
@@ -571,9 +580,9 @@ impl Reconciler {
         };
         let t = std::time::Instant::now();
         let now = now_unix();
-        let peers = desired
-            .profiles_sorted()
-            .into_iter()
+        let peers = self
+            .order
+            .peers(desired)
             .map(|d| {
                 let o = self.cache.peers.get(&d.spec.public_key);
                 let p = &d.profile;
@@ -595,6 +604,7 @@ impl Reconciler {
                 }
             })
             .collect();
+        let built = t.elapsed();
         let wg = &self.m.config().wireguard;
         self.hub.publish(StatusSnapshot {
             dataplane: DataPlaneStatus {
@@ -608,6 +618,10 @@ impl Reconciler {
             peers,
             updated_at: now,
         });
-        tracing::debug!(us = t.elapsed().as_micros() as u64, "status published");
+        tracing::debug!(
+            build_us = built.as_micros() as u64,
+            us = t.elapsed().as_micros() as u64,
+            "status published"
+        );
     }
 }

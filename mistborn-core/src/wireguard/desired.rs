@@ -75,11 +75,51 @@ impl DesiredInterface {
     /// The profiles in display order (owner, then name).
     pub fn profiles_sorted(&self) -> Vec<&DesiredPeer> {
         let mut v: Vec<_> = self.peers.values().collect();
-        v.sort_by(|a, b| {
-            (a.profile.username.as_str(), a.profile.name.as_str())
-                .cmp(&(b.profile.username.as_str(), b.profile.name.as_str()))
-        });
+        v.sort_by(|a, b| display_key(a).cmp(&display_key(b)));
         v
+    }
+}
+
+fn display_key(p: &DesiredPeer) -> (&str, &str) {
+    (p.profile.username.as_str(), p.profile.name.as_str())
+}
+
+/// The peers of a desired interface in display order, kept up to date one change at a time so
+/// publishing the status after a change does not sort every profile again (at 10k profiles the
+/// sort is most of the publish).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DisplayOrder(Vec<WgKey>);
+
+impl DisplayOrder {
+    /// The order of every peer of `d`.
+    pub fn of(d: &DesiredInterface) -> Self {
+        Self(
+            d.profiles_sorted()
+                .into_iter()
+                .map(|p| p.spec.public_key.clone())
+                .collect(),
+        )
+    }
+
+    /// Re-places the peers `keys` (as returned by [`DesiredInterface::replace_profile`]) after
+    /// `d` changed.
+    pub fn update(&mut self, d: &DesiredInterface, keys: &[WgKey]) {
+        self.0.retain(|k| !keys.contains(k));
+        for k in keys {
+            let Some(p) = d.peers.get(k) else {
+                continue;
+            };
+            let key = display_key(p);
+            let at = self
+                .0
+                .partition_point(|x| d.peers.get(x).is_none_or(|other| display_key(other) < key));
+            self.0.insert(at, k.clone());
+        }
+    }
+
+    /// The peers of `d` in this order.
+    pub fn peers<'a>(&'a self, d: &'a DesiredInterface) -> impl Iterator<Item = &'a DesiredPeer> {
+        self.0.iter().filter_map(|k| d.peers.get(k))
     }
 }
 

@@ -20,7 +20,7 @@ mod wgctl;
 
 pub use backend::{WireGuardBackend, open_backend};
 pub use dataplane::{DataPlane, DataPlaneOptions};
-pub use desired::{DesiredInterface, DesiredPeer, PeerSpec, ServerSide, desired};
+pub use desired::{DesiredInterface, DesiredPeer, DisplayOrder, PeerSpec, ServerSide, desired};
 pub use memory::MemoryBackend;
 pub use plan::{Diff, ObservedInterface, ObservedPeer, plan, plan_peers};
 pub use wgctl::WgControlBackend;

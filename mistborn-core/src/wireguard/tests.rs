@@ -487,3 +487,45 @@ async fn another_process_writing_the_store_is_picked_up_within_a_tick() {
     dp.stop().await;
     cli.close().await;
 }
+
+#[test]
+fn display_order_follows_one_change_at_a_time() {
+    let s = server();
+    let rows: Vec<_> = (1..=6)
+        .map(|i| Ok(profile(i, if i % 2 == 0 { "bob" } else { "alice" })))
+        .collect();
+    let mut d = desired(s, rows.clone());
+    let mut order = DisplayOrder::of(&d);
+    let keys_of = |o: &DisplayOrder, d: &DesiredInterface| {
+        o.peers(d)
+            .map(|p| p.spec.public_key.clone())
+            .collect::<Vec<_>>()
+    };
+    let sorted = |d: &DesiredInterface| {
+        d.profiles_sorted()
+            .into_iter()
+            .map(|p| p.spec.public_key.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys_of(&order, &d), sorted(&d));
+    // Added (sorts into the middle), re-keyed and renamed, deleted.
+    let new = profile(7, "amy");
+    let k = d
+        .replace_profile(&new.peer.id.clone(), Some(Ok(new)))
+        .unwrap();
+    order.update(&d, &k);
+    assert_eq!(keys_of(&order, &d), sorted(&d));
+    let mut moved = rows[0].clone().unwrap();
+    moved.peer.public_key = KeyPair::generate().public;
+    moved.peer.name = "zz".parse().unwrap();
+    let k = d
+        .replace_profile(&moved.peer.id.clone(), Some(Ok(moved)))
+        .unwrap();
+    order.update(&d, &k);
+    assert_eq!(keys_of(&order, &d), sorted(&d));
+    let gone = rows[3].as_ref().unwrap().peer.id.clone();
+    let k = d.replace_profile(&gone, None).unwrap();
+    order.update(&d, &k);
+    assert_eq!(keys_of(&order, &d), sorted(&d));
+    assert_eq!(keys_of(&order, &d).len(), 6);
+}
