@@ -50,8 +50,13 @@ fn server(name: &str) -> ServerSide {
 }
 
 fn desired_n(server: &ServerSide, n: usize) -> DesiredInterface {
+    desired_range(server, 0..n)
+}
+
+/// Profiles number `range` (ids and addresses follow the number).
+fn desired_range(server: &ServerSide, range: std::ops::Range<usize>) -> DesiredInterface {
     let p = pool();
-    let rows = (0..n)
+    let rows = range
         .map(|i| {
             let (v4, v6) = p.addresses(i as u64 + 2);
             Ok(StoredProfile {
@@ -245,7 +250,11 @@ fn bench_backend(n: usize, dir: &std::path::Path, rows: &mut Vec<Row>) {
     assert_eq!(peer_count(&name), n);
 
     // One change: a new profile.
-    let extra = desired_n(&s, 1).peers.into_iter().next().unwrap();
+    let extra = desired_range(&s, n..n + 1)
+        .peers
+        .into_iter()
+        .next()
+        .unwrap();
     let t = Instant::now();
     let diff = one_more(&mut d, &cache, &extra.1);
     b.apply(&diff).unwrap();
@@ -386,7 +395,11 @@ fn bench_kernel(n: usize, rows: &mut Vec<Row>) -> Result<(), String> {
     let empty = t.elapsed();
     let mut cache = ObservedInterface::default();
     cache.apply_diff(&diff);
-    let extra = desired_n(&s, 1).peers.into_iter().next().unwrap();
+    let extra = desired_range(&s, n..n + 1)
+        .peers
+        .into_iter()
+        .next()
+        .unwrap();
     let t = Instant::now();
     let diff = one_more(&mut d, &cache, &extra.1);
     b.apply(&diff).unwrap();
