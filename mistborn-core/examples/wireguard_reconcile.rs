@@ -428,6 +428,7 @@ async fn bench_daemon(n: usize, dir: &std::path::Path, rows: &mut Vec<Row>) {
     config.wireguard.listen_port = 51998;
     config.wireguard.backend = mistborn_core::config::DataplaneBackend::Userspace;
     config.wireguard.status_interval_ms = 3_600_000;
+    config.wireguard.keep_on_stop = false;
     let m = Mistborn::open(config).await.unwrap();
     bulk_insert(&m, &data, n - 1).await; // + admin's default = n
     let t = Instant::now();

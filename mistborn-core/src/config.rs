@@ -56,6 +56,10 @@ pub struct WireGuardConfig {
     pub backend: DataplaneBackend,
     /// How often peer statistics are polled and the interface re-checked, in milliseconds.
     pub status_interval_ms: u64,
+    /// Leave the interface (and a wireguard-go the daemon started) up when the daemon stops, so
+    /// a restart or upgrade does not cost clients a new handshake; the next start adopts and
+    /// reconciles it. `false` takes it down at stop.
+    pub keep_on_stop: bool,
 }
 
 impl Default for WireGuardConfig {
@@ -67,6 +71,7 @@ impl Default for WireGuardConfig {
             subnet_v6: "fd15:91::/64".parse().expect("valid literal"),
             backend: DataplaneBackend::Auto,
             status_interval_ms: 3000,
+            keep_on_stop: true,
         }
     }
 }

@@ -328,22 +328,80 @@ impl Drop for Process {
     }
 }
 
-/// Kills the wireguard-go serving `iface` inside `ns` (one a daemon under test left behind),
-/// waits until it is gone and removes its socket from the shared /run/wireguard.
-pub fn kill_wireguard_go(ns: &Netns, iface: &str) {
-    for pid in ns.pids() {
+/// Makes this test process the reaper of its orphaned descendants (`PR_SET_CHILD_SUBREAPER`):
+/// a wireguard-go that `mistborn serve` leaves running when it stops (`wireguard.keep_on_stop`)
+/// is reparented here rather than to PID 1, which does not reap everywhere (containers, this
+/// VM), so [`kill_wireguard_go`] and [`reap`] can collect it and no zombie is left behind.
+pub fn adopt_orphans() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: prctl with integer arguments; it sets one attribute of this process.
+        let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        assert_eq!(
+            r,
+            0,
+            "PR_SET_CHILD_SUBREAPER: {}",
+            std::io::Error::last_os_error()
+        );
+    });
+}
+
+/// Whether `pid` has exited: reaped here when it is our child (see [`adopt_orphans`]), else
+/// gone from /proc or a zombie someone else has to reap.
+fn exited(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return true;
+    };
+    let mut status = 0;
+    // SAFETY: waitpid on one pid without blocking; `status` is a valid out pointer.
+    if unsafe { libc::waitpid(raw, &mut status, libc::WNOHANG) } == raw {
+        return true;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // "pid (comm) S ...": the state follows the last ')'.
+        Ok(stat) => {
+            stat.rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next())
+                == Some("Z")
+        }
+    }
+}
+
+/// Waits up to `within` for `pid` to exit (reaping it when it is our child); whether it did.
+pub fn reap(pid: u32, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if exited(pid) {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The pid of the wireguard-go serving `iface` inside `ns`, if one runs.
+pub fn wireguard_go_pid(ns: &Netns, iface: &str) -> Option<u32> {
+    ns.pids().into_iter().find(|pid| {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        let is_wg = args.first().is_some_and(|a| a.ends_with(b"wireguard-go"));
-        if is_wg && args.contains(&iface.as_bytes()) {
-            let _ = run(&["kill", &pid.to_string()]);
-            let deadline = Instant::now() + Duration::from_secs(2);
-            while std::path::Path::new(&format!("/proc/{pid}")).exists()
-                && Instant::now() < deadline
-            {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+        args.first().is_some_and(|a| a.ends_with(b"wireguard-go"))
+            && args.contains(&iface.as_bytes())
+    })
+}
+
+/// Kills the wireguard-go serving `iface` inside `ns` (one a daemon under test left behind),
+/// waits until it is gone (reaping it when it was reparented here) and removes its socket from
+/// the shared /run/wireguard.
+pub fn kill_wireguard_go(ns: &Netns, iface: &str) {
+    if let Some(pid) = wireguard_go_pid(ns, iface) {
+        let _ = run(&["kill", &pid.to_string()]);
+        if !reap(pid, Duration::from_secs(2)) {
             let _ = run(&["kill", "-9", &pid.to_string()]);
+            reap(pid, Duration::from_secs(2));
         }
     }
     let _ = std::fs::remove_file(format!("/run/wireguard/{iface}.sock"));

@@ -23,9 +23,14 @@ pub trait WireGuardBackend: Send {
     fn check(&mut self) -> Result<()> {
         Ok(())
     }
-    /// Releases what this backend started (a wireguard-go it spawned); the kernel interface and
-    /// an adopted wireguard-go stay.
+    /// Takes the interface down on purpose (`wireguard.keep_on_stop = false`): stops a
+    /// wireguard-go it started and removes the link (an adopted wireguard-go exits when its link
+    /// goes; a kernel interface is deleted). Clients need a new handshake after the next start.
     fn shutdown(&mut self) {}
+    /// A clean stop that keeps the tunnel up (the default): the interface, its addresses and
+    /// peers, and a wireguard-go it started keep running, so a restart is invisible to clients;
+    /// the next start adopts and reconciles them.
+    fn detach(&mut self) {}
 }
 
 /// Opens the configured backend in the current network namespace. `Auto` tries the kernel module,

@@ -63,7 +63,8 @@ impl DataPlaneOptions {
     }
 }
 
-/// A running data plane. Dropping it stops the reconciler (and a wireguard-go it started).
+/// A running data plane. Dropping it stops the reconciler; the interface stays up (and a
+/// wireguard-go it started keeps running) unless `wireguard.keep_on_stop` is false.
 #[derive(Debug)]
 pub struct DataPlane {
     hub: StatusHub,
@@ -115,7 +116,7 @@ impl DataPlane {
             let log_dir = m.config().data_dir.clone();
             Arc::new(move || open_backend(&config, &log_dir))
         });
-        let worker = Worker::spawn(options.netns.clone());
+        let worker = Worker::spawn(options.netns.clone(), wg.keep_on_stop);
         let r = Reconciler {
             m: m.clone(),
             server: ServerSide::of(m),
@@ -161,7 +162,9 @@ impl DataPlane {
         self.status()
     }
 
-    /// Stops the reconciler and waits until a wireguard-go it started has exited.
+    /// Stops the reconciler and waits for it. With `wireguard.keep_on_stop` (the default) the
+    /// interface keeps carrying traffic for the next start to adopt; without it the interface is
+    /// taken down (a wireguard-go it started has exited when this returns).
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
@@ -208,7 +211,9 @@ fn enter_netns(path: &std::path::Path) -> std::result::Result<(), String> {
 }
 
 impl Worker {
-    fn spawn(netns: Option<PathBuf>) -> Self {
+    /// `keep_on_stop`: when the reconciler ends, leave the interface running (see
+    /// [`WireGuardBackend::detach`]) instead of taking it down.
+    fn spawn(netns: Option<PathBuf>, keep_on_stop: bool) -> Self {
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("mistborn-dataplane".into())
@@ -221,7 +226,11 @@ impl Worker {
                     job(&mut slot);
                 }
                 if let Some(mut b) = slot.backend.take() {
-                    b.shutdown();
+                    if keep_on_stop {
+                        b.detach();
+                    } else {
+                        b.shutdown();
+                    }
                 }
             })
             .ok();

@@ -1,6 +1,9 @@
 //! The userspace implementation's process: found on PATH (or `WG_USERSPACE_IMPLEMENTATION`), started
 //! in the foreground as our child so we know its PID and reap it (wireguard-go daemonizes without
-//! `-f`, and a daemonized child becomes a zombie where PID 1 does not reap), stopped on shutdown.
+//! `-f`, and a daemonized child becomes a zombie where PID 1 does not reap). It runs in its own
+//! process group, so a signal to the daemon's group (Ctrl-C in a terminal, a supervisor killing
+//! the group) does not take the tunnel down: a clean stop of the daemon leaves it running
+//! ([`UserspaceProcess::detach`]) for the next start to adopt, unless it is stopped on purpose.
 //!
 //! Its UAPI socket lives in `/run/wireguard/<ifname>.sock`, a directory shared by every network
 //! namespace, so the interface name must be unique on the host: a socket that answers while no
@@ -9,6 +12,7 @@
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -91,6 +95,8 @@ pub(crate) struct UserspaceProcess {
     child: Child,
     name: String,
     log: PathBuf,
+    /// Left running on drop (see [`UserspaceProcess::detach`]).
+    detached: bool,
 }
 
 fn log_tail(path: &Path) -> String {
@@ -114,6 +120,7 @@ impl UserspaceProcess {
             .arg("-f")
             .arg(name)
             .env("WG_PROCESS_FOREGROUND", "1")
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -123,6 +130,7 @@ impl UserspaceProcess {
             child,
             name: name.to_string(),
             log,
+            detached: false,
         };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -187,10 +195,24 @@ impl UserspaceProcess {
             let _ = std::fs::remove_file(socket_path(&self.name));
         }
     }
+
+    /// Lets the process run on without us: it keeps the interface, its peers and their sessions
+    /// while the daemon restarts, and the next start adopts it through its UAPI socket. (Once we
+    /// exit it is reparented; it was never waited for, which is fine for a live process.)
+    pub(crate) fn detach(mut self) {
+        tracing::info!(
+            pid = self.child.id(),
+            interface = %self.name,
+            "leaving the userspace WireGuard running for the next start to adopt"
+        );
+        self.detached = true;
+    }
 }
 
 impl Drop for UserspaceProcess {
     fn drop(&mut self) {
-        self.stop();
+        if !self.detached {
+            self.stop();
+        }
     }
 }

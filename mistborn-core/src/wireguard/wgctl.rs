@@ -280,5 +280,19 @@ impl WireGuardBackend for WgControlBackend {
         if let Some(mut p) = self.process.take() {
             p.stop();
         }
+        if let Ok(Some(l)) = netlink::get_link(&self.name) {
+            match netlink::delete_link(l.index) {
+                Ok(()) => tracing::info!(interface = %self.name, "WireGuard interface removed"),
+                Err(e) => {
+                    tracing::warn!(interface = %self.name, error = %e, "cannot remove the WireGuard interface")
+                }
+            }
+        }
+    }
+
+    fn detach(&mut self) {
+        if let Some(p) = self.process.take() {
+            p.detach();
+        }
     }
 }

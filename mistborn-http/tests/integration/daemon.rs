@@ -1,7 +1,8 @@
 //! `mistborn serve` for real, in a network namespace: writes its config file, starts the binary,
 //! waits until the API answers, and talks to it from the test (REST, WebSocket, the CLI on the
-//! same data dir). Stop/start keep the data dir; drop kills the daemon and any wireguard-go it
-//! left behind, so a failing test cleans up too.
+//! same data dir). Stop/start keep the data dir; a stop leaves serve's wireguard-go running (as
+//! in production, `wireguard.keep_on_stop`); drop kills the daemon and that wireguard-go, so a
+//! failing test cleans up too.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use mistborn_system_tests::{Netns, Process, kill_wireguard_go};
+use mistborn_system_tests::{Netns, Process, adopt_orphans, kill_wireguard_go};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -130,6 +131,9 @@ impl Daemon {
         self.run_start = out.metadata().map_or(0, |m| m.len() as usize);
         let err = out.try_clone().expect("log file");
         let cfg = self.config_file.display().to_string();
+        // serve leaves its wireguard-go running when it stops: let it be reparented here, so
+        // the drop below reaps it.
+        adopt_orphans();
         let child = self
             .ns
             .command(&[BIN, "--config", &cfg, "serve"])

@@ -7,9 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use mistborn_system_tests::{
-    Gateway, Netns, WireguardGo, client_from_config, eventually, require, unique,
-};
+use mistborn_system_tests::{Gateway, Netns, client_from_config, eventually, require, unique};
 use serde_json::json;
 
 use crate::daemon::{Daemon, DaemonSettings};
@@ -66,11 +64,9 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
     });
     let _web = g.web_server(www.path());
 
-    // The tunnel's wireguard-go is started outside serve (it adopts it), so client sessions
-    // survive the daemon's restart below, as with a kernel interface; a wireguard-go that serve
-    // starts itself goes down with it and clients need a new handshake (up to ~15 s).
+    // serve starts the tunnel's wireguard-go itself; its clean stop leaves it running
+    // (wireguard.keep_on_stop), so client sessions survive the restart below.
     let iface = unique("mbf");
-    let _server_wg = WireguardGo::start_named(srv, &iface);
     let mut settings = DaemonSettings::new(&iface, "10.231.1.1");
     settings.firewall = true;
     settings.dns = true;
@@ -164,10 +160,15 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
     assert_eq!(answer.trim(), "10.15.91.1", "Mistborn's resolver");
     assert!(!cli1.udp_answers(INET, 53), "DNS left the tunnel");
 
-    // Restart: an identical table.
+    // Restart: an identical table, forwarding still on, and the client's session (kept by the
+    // wireguard-go serve left running) still reaches the internet.
     let before = table(srv);
     assert!(before.contains("table inet mistborn"), "{before}");
     d.stop();
+    assert!(
+        cli1.fetch_ok(web),
+        "wg-only client lost the internet while serve was stopped"
+    );
     d.restart();
     let after = table(srv);
     assert_eq!(before, after, "the restart changed the table");

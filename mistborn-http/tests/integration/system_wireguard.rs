@@ -9,8 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use mistborn_system_tests::{
-    Netns, WireguardGo, client_from_config, eventually, require, unique, veth, wg_new_public_key,
-    wg_peers, wg_set_peer,
+    Netns, client_from_config, eventually, reap, require, unique, veth, wg_new_public_key,
+    wg_peers, wg_set_peer, wireguard_go_pid,
 };
 use serde_json::{Value, json};
 
@@ -401,24 +401,34 @@ async fn daemon_restart_restores_stored_peers_and_skips_a_corrupt_key() {
     });
     eprintln!("stray peer removed by the running daemon after {took:?}");
 
-    // SIGTERM: serve stops cleanly and takes the wireguard-go it started with it.
-    d.stop();
-    assert!(
-        d.run_output().contains("SIGTERM: shutting down"),
-        "{}",
-        d.run_output()
-    );
-    assert!(
-        srv.exec(&["wg", "show", &iface]).status.code() != Some(0),
-        "{iface} still up after serve stopped"
-    );
-    assert!(!std::path::Path::new(&format!("/run/wireguard/{iface}.sock")).exists());
+    // A client on the good profile pings without pause across the whole restart below.
+    let conf = d.cli_ok(&["getconf", "good", "--no-qr"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let _client = client_from_config(&cli, &conf, tmp.path(), &SUBNETS);
+    assert!(cli.ping(SERVER_V4, 3, 2), "no IPv4 ping before the restart");
+    let wg_pid = wireguard_go_pid(&srv, &iface).expect("serve started wireguard-go");
+    let pinger = Pinger::start(&cli, SERVER_V4, PING_INTERVAL);
+    std::thread::sleep(Duration::from_millis(500));
 
-    // While it is down: an interface of that name is up again (started by hand, as a kernel
-    // interface would survive) with a stray peer, and one stored key is corrupted.
-    let server_wg = WireguardGo::start_named(&srv, &iface);
+    // SIGTERM: serve stops cleanly and leaves its wireguard-go (interface, peers, sessions)
+    // running for the next start (wireguard.keep_on_stop, the default).
+    let stop_sent = unix_now();
+    d.stop();
+    let out = d.run_output();
+    assert!(out.contains("SIGTERM: shutting down"), "{out}");
+    assert!(
+        out.contains(&format!("WireGuard interface {iface} left up")),
+        "{out}"
+    );
+    assert_eq!(
+        wireguard_go_pid(&srv, &iface),
+        Some(wg_pid),
+        "wireguard-go did not outlive serve"
+    );
+
+    // While it is down: a stray peer is added by hand and one stored key is corrupted.
     add_stray();
-    assert_eq!(wg_peers(&srv, &iface), vec![stray.clone()]);
+    assert!(wg_peers(&srv, &iface).contains(&stray));
     let (bad_id, bad_key) = ids[2].clone();
     let db = format!("sqlite://{}", d.data_dir().join("mistborn.db").display());
     let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
@@ -429,14 +439,25 @@ async fn daemon_restart_restores_stored_peers_and_skips_a_corrupt_key() {
         .unwrap();
     assert_eq!(changed.rows_affected(), 1);
     pool.close().await;
+    // An upgrade takes a moment: the daemon stays down for a second.
+    std::thread::sleep(Duration::from_secs(1));
 
-    // Restart: it adopts the interface and puts exactly the stored, readable peers on it.
+    // Restart: it adopts the running wireguard-go and puts exactly the stored, readable peers on
+    // it; the client never notices.
     d.restart();
+    let restarted = unix_now();
+    std::thread::sleep(Duration::from_millis(1000));
+    let ping_out = pinger.finish();
     let out = d.run_output();
     assert!(out.contains("WireGuard data plane: ON"), "{out}");
     assert!(
         out.contains(&format!("skipped profile {bad_id}")),
         "the corrupt profile is not reported:\n{out}"
+    );
+    assert_eq!(
+        wireguard_go_pid(&srv, &iface),
+        Some(wg_pid),
+        "the restart replaced wireguard-go instead of adopting it"
     );
     let status = d.api_ok("GET", "/api/v1/status", &admin, None, 200);
     let skipped = status["dataplane"]["skipped"].as_array().unwrap();
@@ -456,22 +477,119 @@ async fn daemon_restart_restores_stored_peers_and_skips_a_corrupt_key() {
         "stray left or stored peer missing"
     );
 
-    // The others come up: a client with the good profile gets through.
-    let conf = d.cli_ok(&["getconf", "good", "--no-qr"]);
-    let tmp = tempfile::tempdir().unwrap();
-    let _client = client_from_config(&cli, &conf, tmp.path(), &SUBNETS);
+    // The ping ran on through the restart: at most a couple of replies missing.
+    let replies = reply_times(&ping_out);
+    let gap = replies
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(0.0_f64, f64::max);
+    let (sent, received) = ping_counts(&ping_out);
+    eprintln!(
+        "serve down and back for {:.2} s (SIGTERM to API answering again); a client pinging \
+         every {:.0} ms across it: {received}/{sent} replies, longest gap between replies {:.0} ms",
+        restarted - stop_sent,
+        PING_INTERVAL * 1e3,
+        gap * 1e3
+    );
+    assert!(
+        replies.iter().any(|t| *t > restarted),
+        "no reply after the restart:\n{ping_out}"
+    );
+    assert!(
+        sent >= received && sent - received <= 2,
+        "{} pings lost across the restart:\n{ping_out}",
+        sent - received
+    );
+    assert!(
+        gap < 3.5 * PING_INTERVAL,
+        "the tunnel paused {:.0} ms across the restart:\n{ping_out}",
+        gap * 1e3
+    );
+
     assert!(cli.ping(SERVER_V4, 3, 2), "no IPv4 ping after the restart");
     assert!(cli.ping(SERVER_V6, 3, 2), "no IPv6 ping after the restart");
 
     // A second restart changes nothing on the interface.
     d.stop();
-    assert_eq!(
-        srv.exec(&["wg", "show", &iface]).status.code(),
-        Some(0),
-        "an adopted interface is not the daemon's to remove"
-    );
     d.restart();
     assert_eq!(wg_peers(&srv, &iface), want);
+    assert_eq!(wireguard_go_pid(&srv, &iface), Some(wg_pid));
+
+    // Taken down on purpose: with keep_on_stop = false the stop removes the interface, and
+    // the (adopted) wireguard-go exits with it.
+    d.stop();
+    let cfg = std::fs::read_to_string(&d.config_file).unwrap();
+    std::fs::write(
+        &d.config_file,
+        cfg.replace("[wireguard]\n", "[wireguard]\nkeep_on_stop = false\n"),
+    )
+    .unwrap();
+    d.restart();
+    d.stop();
+    assert!(
+        d.run_output()
+            .contains(&format!("WireGuard interface {iface} taken down")),
+        "{}",
+        d.run_output()
+    );
+    assert!(
+        reap(wg_pid, Duration::from_secs(3)),
+        "wireguard-go still runs after the interface was taken down"
+    );
+    assert!(srv.exec(&["ip", "link", "show", &iface]).status.code() != Some(0));
+    assert!(!std::path::Path::new(&format!("/run/wireguard/{iface}.sock")).exists());
+    assert!(!cli.ping(SERVER_V4, 1, 1), "the tunnel is still up");
     drop(d);
-    drop(server_wg);
+}
+
+/// `(transmitted, received)` from ping's summary line.
+fn ping_counts(ping_output: &str) -> (u64, u64) {
+    let line = ping_output
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or_else(|| panic!("no ping summary:\n{ping_output}"));
+    let nums: Vec<u64> = line
+        .split(',')
+        .filter_map(|part| part.split_whitespace().next()?.parse().ok())
+        .collect();
+    (nums[0], nums[1])
+}
+
+/// Ping interval of [`Pinger`], in seconds.
+const PING_INTERVAL: f64 = 0.1;
+
+/// A `ping -D` running in the background until [`Pinger::finish`] (SIGINT), output captured.
+struct Pinger {
+    child: Option<std::process::Child>,
+}
+
+impl Pinger {
+    fn start(ns: &Netns, addr: &str, interval: f64) -> Self {
+        // `ip netns exec` execs ping, so the child is ping itself.
+        let child = ns
+            .command(&["ping", "-n", "-D", "-i", &interval.to_string(), addr])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Self { child: Some(child) }
+    }
+
+    /// Stops it (SIGINT: it prints its summary) and returns what it printed.
+    fn finish(mut self) -> String {
+        let child = self.child.take().unwrap();
+        mistborn_system_tests::run(&["kill", "-INT", &child.id().to_string()]);
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Pinger {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }

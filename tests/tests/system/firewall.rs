@@ -61,6 +61,8 @@ async fn firewall_gates_tunnel_clients_for_real() {
     config.wireguard.interface = iface.clone();
     config.wireguard.backend = mistborn_core::config::DataplaneBackend::Userspace;
     config.wireguard.status_interval_ms = 200;
+    // The wireguard-go the data plane starts goes with it at the end.
+    config.wireguard.keep_on_stop = false;
     let m = Mistborn::open(config.clone()).await.unwrap();
     let p1 = m
         .peers()

@@ -80,7 +80,9 @@ async fn tunnel_status_per_viewer_and_delete_cuts_off() {
         return;
     }
     let iface = mistborn_system_tests::unique("mbs");
-    let w = world(&iface);
+    let mut w = world(&iface);
+    // Taken down at stop on purpose (the daemon's default keeps it up for the next start).
+    w.config.wireguard.keep_on_stop = false;
     let m = Mistborn::open(w.config.clone()).await.unwrap();
     let bob = m
         .users()
@@ -214,8 +216,9 @@ async fn tunnel_status_per_viewer_and_delete_cuts_off() {
     }
     assert!(bob_views.load(std::sync::atomic::Ordering::SeqCst) >= 2);
     drop(client);
-    // The wireguard-go the data plane started is gone with it.
+    // keep_on_stop = false: the wireguard-go the data plane started is gone with it.
     assert!(w.srv.exec(&["wg", "show", &iface]).status.code() != Some(0));
+    assert!(!std::path::Path::new(&format!("/run/wireguard/{iface}.sock")).exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,8 +312,25 @@ async fn restart_restores_exactly_the_stored_peers_and_skips_corrupt_rows() {
     dp.resync().await;
     assert!(!wg_peers(&w.srv, &iface).contains(&stray));
     dp.stop().await;
-    // An adopted wireguard-go is not the daemon's to stop.
+    // A clean stop keeps the interface up (wireguard.keep_on_stop, the default).
     assert_eq!(w.srv.exec(&["wg", "show", &iface]).status.code(), Some(0));
+    assert!(
+        w.cli.ping(SERVER_V4, 2, 2),
+        "the tunnel went down with the stop"
+    );
+
+    // Taken down on purpose: even an adopted wireguard-go goes (it exits with its link).
+    m.close().await;
+    drop(m);
+    config.wireguard.keep_on_stop = false;
+    let m = Mistborn::open(config).await.unwrap();
+    let dp = start(&m, &w);
+    assert!(dp.settled().await.on);
+    dp.stop().await;
+    assert!(w.srv.exec(&["ip", "link", "show", &iface]).status.code() != Some(0));
+    mistborn_system_tests::eventually("the adopted wireguard-go exits", false, || {
+        std::path::Path::new(&format!("/run/wireguard/{iface}.sock")).exists()
+    });
     drop(client);
     drop(server_wg);
 }

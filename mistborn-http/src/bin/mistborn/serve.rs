@@ -199,7 +199,21 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
     if let Some(f) = firewall {
         f.stop().await;
     }
+    let was_on = dataplane.status().on;
     dataplane.stop().await;
+    let wg = &m.config().wireguard;
+    if was_on && wg.keep_on_stop {
+        // Like the firewall table: a restart or upgrade must not cost clients their sessions.
+        println!(
+            "WireGuard interface {} left up for the next start to adopt (wireguard.keep_on_stop)",
+            wg.interface
+        );
+    } else if was_on {
+        println!(
+            "WireGuard interface {} taken down (wireguard.keep_on_stop = false)",
+            wg.interface
+        );
+    }
     m.close().await;
     outcome
 }
