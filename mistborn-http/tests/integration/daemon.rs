@@ -5,6 +5,7 @@
 //! failing test cleans up too.
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -137,6 +138,8 @@ impl Daemon {
         let child = self
             .ns
             .command(&[BIN, "--config", &cfg, "serve"])
+            // Its own process group, which `stop` signals as a whole (see there).
+            .process_group(0)
             .env(
                 "MISTBORN_LOG",
                 "info,hickory_server=warn,netlink_packet_route=error",
@@ -170,9 +173,12 @@ impl Daemon {
         }
     }
 
-    /// SIGTERM and waits for a clean exit (fails when it has to be killed or exits non-zero).
+    /// SIGTERM to serve's whole process group, as a terminal's Ctrl-C or a supervisor sends it
+    /// (the wireguard-go serve started runs in a group of its own and must not get it), and
+    /// waits for a clean exit (fails when it has to be killed or exits non-zero).
     pub fn stop(&mut self) {
         let mut p = self.process.take().expect("the daemon is not running");
+        mistborn_system_tests::run(&["kill", "-TERM", "--", &format!("-{}", p.id())]);
         let status = p.stop(Duration::from_secs(10));
         assert!(
             status.is_some_and(|s| s.success()),

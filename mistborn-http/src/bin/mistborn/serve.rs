@@ -122,7 +122,7 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
             }
         } else {
             println!(
-                "firewall: OFF: {}; serving the API anyway",
+                "firewall: OFF: {}; serving the API anyway (IP forwarding is turned on only behind the firewall)",
                 fw.reason.as_deref().unwrap_or("unknown reason")
             );
         }
