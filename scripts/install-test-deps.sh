@@ -8,6 +8,7 @@ APT_PACKAGES=(
   python3-dev python3-venv            # pyo3 module, maturin
   wireguard-go wireguard-tools        # userspace WireGuard + wg(8) for system tests
   nftables iproute2 iputils-ping      # firewall, network namespaces
+  procps                              # sysctl(8): the forwarding system test reads namespaces
   iptables ipset                      # bench/firewall.sh: the seed's approach, side by side
   dnsutils                            # dig
   postgresql                          # store tests against a real server
