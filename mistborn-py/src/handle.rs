@@ -1,4 +1,5 @@
-//! The `Mistborn` handle and its `users`, `tokens` and `peers` sub-APIs. Each Python call runs the
+//! The `Mistborn` handle and its `users`, `tokens` and `peers` sub-APIs (`firewall` is in
+//! [`crate::firewall`]). Each Python call runs the
 //! matching core call to completion on the tokio runtime the handle owns, with the GIL released, and
 //! acts as the handle's actor: core decides what that actor may do.
 
@@ -24,14 +25,14 @@ struct Shared {
 
 /// The shared state plus who is acting.
 #[derive(Clone)]
-struct Handle {
+pub(crate) struct Handle {
     shared: Arc<Shared>,
     actor: Actor,
 }
 
 impl Handle {
     /// Runs a core call on the runtime with the GIL released.
-    fn run<T, F, Fut>(&self, py: Python<'_>, call: F) -> PyResult<T>
+    pub(crate) fn run<T, F, Fut>(&self, py: Python<'_>, call: F) -> PyResult<T>
     where
         F: FnOnce(mistborn_core::Mistborn, Actor) -> Fut + Send,
         Fut: Future<Output = Result<T>>,
@@ -163,6 +164,12 @@ impl Mistborn {
         Peers { h: self.h.clone() }
     }
 
+    /// The firewall API: Coppercloud lists, the desired policy, metrics history.
+    #[getter]
+    fn firewall(&self) -> crate::firewall::Firewall {
+        crate::firewall::Firewall::new(self.h.clone())
+    }
+
     /// The server's WireGuard public key (base64).
     #[getter]
     fn server_public_key(&self) -> String {
@@ -236,7 +243,7 @@ impl Mistborn {
     }
 }
 
-fn parse<T: std::str::FromStr<Err = Error>>(s: &str) -> PyResult<T> {
+pub(crate) fn parse<T: std::str::FromStr<Err = Error>>(s: &str) -> PyResult<T> {
     s.parse().map_err(to_py)
 }
 

@@ -3,10 +3,12 @@
 //! that token's user, so core's authorization applies unchanged. Built with maturin
 //! (`mistborn-py/pyproject.toml`); the stubs are `mistborn-py/mistborn.pyi`.
 //!
-//! Layout: [`handle`] holds the handle and its sub-APIs, [`types`] the mirror types, [`errors`] the
-//! exception classes and the one mapping from core's `ErrorKind`.
+//! Layout: [`handle`] holds the handle and its sub-APIs, [`firewall`] the firewall sub-API,
+//! [`types`] the mirror types, [`errors`] the exception classes and the one mapping from core's
+//! `ErrorKind`.
 
 mod errors;
+mod firewall;
 mod handle;
 mod types;
 
@@ -95,7 +97,7 @@ fn public_key(private_key: &str) -> PyResult<String> {
 }
 
 /// Mistborn, the self-hosted private-cloud gateway: users, API tokens, WireGuard profiles, client
-/// configs and backups. Start with `mistborn.open(data_dir=...)`.
+/// configs, backups and the firewall (Coppercloud lists, policy, metrics history). Start with `mistborn.open(data_dir=...)`.
 #[pymodule]
 fn mistborn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -107,12 +109,21 @@ fn mistborn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<handle::Users>()?;
     m.add_class::<handle::Tokens>()?;
     m.add_class::<handle::Peers>()?;
+    m.add_class::<firewall::Firewall>()?;
+    m.add_class::<firewall::CopperLists>()?;
     m.add_class::<types::User>()?;
     m.add_class::<types::ApiToken>()?;
     m.add_class::<types::NewToken>()?;
     m.add_class::<types::Peer>()?;
     m.add_class::<types::EnrollmentAnswer>()?;
     m.add_class::<types::KeyPair>()?;
+    m.add_class::<types::CopperList>()?;
+    m.add_class::<types::RefreshOutcome>()?;
+    m.add_class::<types::PolicyView>()?;
+    m.add_class::<types::PolicyList>()?;
+    m.add_class::<types::MetricsHistory>()?;
+    m.add_class::<types::HistoryBucket>()?;
+    m.add_class::<types::HistoryCount>()?;
     errors::register(m)?;
     Ok(())
 }
