@@ -16,6 +16,12 @@ const UDP_ECHO: &str = "import socket,sys\ns=socket.socket(socket.AF_INET,socket
 /// Sends one datagram and prints the answer or `timeout`: `python3 -c ASK <addr> <port>`.
 const UDP_ASK: &str = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(1.5)\ns.sendto(b'hi',(sys.argv[1],int(sys.argv[2])))\ntry:\n print(s.recvfrom(2048)[0].decode())\nexcept socket.timeout:\n print('timeout')\n";
 
+/// A TCP server on every `port` of `argv[1]` that greets each connection with `hi` and closes
+/// it: `python3 -c LISTEN <addr> <port>...`.
+const TCP_LISTEN: &str = "import socket,sys,threading\ndef serve(p):\n s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind((sys.argv[1],p)); s.listen(16)\n while True:\n  c,_=s.accept(); c.sendall(b'hi'); c.close()\nfor p in sys.argv[2:]:\n threading.Thread(target=serve,args=(int(p),)).start()\n";
+/// Connects to `addr:port` and prints the greeting or why not: `python3 -c KNOCK <addr> <port>`.
+const TCP_KNOCK: &str = "import socket,sys\ntry:\n s=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=1); print(s.recv(16).decode() or 'closed')\nexcept Exception as e:\n print(type(e).__name__)\n";
+
 /// Whether this run must not skip (CI).
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
@@ -221,6 +227,21 @@ impl Netns {
     pub fn udp_answers(&self, addr: &str, port: u16) -> bool {
         self.exec_ok(&["python3", "-c", UDP_ASK, addr, &port.to_string()])
             .contains("pong")
+    }
+
+    /// Starts a TCP server on each of `ports` at `addr` inside (greets with `hi`).
+    pub fn tcp_listen(&self, addr: &str, ports: &[u16]) -> Process {
+        let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+        let mut args = vec!["python3", "-c", TCP_LISTEN, addr];
+        args.extend(ports.iter().map(String::as_str));
+        self.spawn(&args)
+    }
+
+    /// Whether a TCP connection to `addr:port` from inside gets a [`Netns::tcp_listen`] greeting
+    /// within a second.
+    pub fn tcp_answers(&self, addr: &str, port: u16) -> bool {
+        self.exec_ok(&["python3", "-c", TCP_KNOCK, addr, &port.to_string()])
+            .contains("hi")
     }
 
     /// The pids of the processes running inside.
@@ -472,6 +493,24 @@ impl Gateway {
             inet,
             ext,
         }
+    }
+
+    /// A namespace elsewhere on the internet (behind the internet namespace, which routes for
+    /// it): `198.51.(100 + n).2/24`, its default route via `.1`. Traffic from it reaches the
+    /// server on its external interface, like a roaming device or an admin's machine.
+    pub fn remote(&self, prefix: &str, n: u8) -> (Netns, String) {
+        let ns = Netns::new(prefix);
+        let net = format!("198.51.{}", 100 + u16::from(n));
+        veth(
+            &self.inet,
+            &format!("{net}.1/24"),
+            &ns,
+            &format!("{net}.2/24"),
+        );
+        ns.exec_ok(&["ip", "route", "add", "default", "via", &format!("{net}.1")]);
+        self.inet
+            .exec_ok(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+        (ns, format!("{net}.2"))
     }
 
     /// Serves `dir` over HTTP on [`Gateway::WEB`] from the internet namespace.

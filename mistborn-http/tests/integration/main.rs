@@ -15,5 +15,6 @@ mod openapi;
 mod proxy_e2e;
 mod support;
 mod system_firewall;
+mod system_firewall_policy;
 mod system_wireguard;
 mod wg_setconf;

@@ -1,0 +1,474 @@
+//! The firewall's policy against real traffic through `mistborn serve`: devices dialling the
+//! alternate ports udp/443 and udp/53 from the internet, ports a container engine publishes,
+//! and what the server itself answers from outside the tunnel (SSH for the admin source only,
+//! web and DNS only in the tunnel, WireGuard silent to strangers, the rest counted as probes).
+//! Needs root, wireguard-go, wg, nft, ping, curl, python3 and dig (skipped locally without
+//! them, failing under CI).
+
+use std::time::{Duration, Instant};
+
+use mistborn_system_tests::{
+    Gateway, Netns, WireguardGo, client_from_config, eventually, require, run_ok, unique, veth,
+};
+use serde_json::{Value, json};
+
+use crate::daemon::{Daemon, DaemonSettings};
+
+const INET: &str = Gateway::INET;
+const SERVER_EXT: &str = Gateway::SERVER_EXT;
+const SERVER_TUNNEL: &str = "10.15.91.1";
+const SUBNETS: [&str; 2] = ["10.15.91.0/24", "fd15:91::/64"];
+const TOOLS: [&str; 8] = [
+    "ip",
+    "wg",
+    "wireguard-go",
+    "nft",
+    "ping",
+    "curl",
+    "python3",
+    "dig",
+];
+
+/// `dig` of Mistborn's own name at `server` from `ns`: the answer, or empty.
+fn dig_home(ns: &Netns, server: &str) -> String {
+    let out = ns.exec(&[
+        "dig",
+        "+short",
+        "+time=1",
+        "+tries=2",
+        &format!("@{server}"),
+        "home.mistborn",
+    ]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Makes a profile over REST; its JSON.
+fn profile(d: &Daemon, admin: &str, body: Value) -> Value {
+    d.api_ok("POST", "/api/v1/profiles", admin, Some(body), 201)
+}
+
+/// Polls `nft list table inet mistborn` until it contains `needle`.
+fn wait_table(srv: &Netns, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let t = srv.exec_ok(&["nft", "-s", "list", "table", "inet", "mistborn"]);
+        if t.contains(needle) {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no '{needle}' in the table:\n{t}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn daemon_alternate_ports_reach_wireguard_and_keep_dns() {
+    if !require(
+        "daemon_alternate_ports_reach_wireguard_and_keep_dns",
+        &TOOLS,
+    ) {
+        return;
+    }
+    let t0 = Instant::now();
+    let g = Gateway::new("mbap");
+    let (srv, inet) = (&g.srv, &g.inet);
+    // Two devices out on the internet: their packets reach the server on its external interface.
+    let (dev443, _) = g.remote("mbar", 0);
+    let (dev53, _) = g.remote("mbaq", 1);
+    // The server's own upstream DNS stand-in on the internet.
+    let _dns_outside = inet.udp_echo(INET, 53);
+    eventually("the outside UDP/53 echo answers", true, || {
+        srv.udp_answers(INET, 53)
+    });
+
+    let iface = unique("mba");
+    let mut settings = DaemonSettings::new(&iface, SERVER_EXT);
+    settings.firewall = true;
+    settings.dns = true;
+    let d = Daemon::start(srv, settings);
+    let admin = d.token("admin");
+    let p443 = profile(&d, &admin, json!({"name": "p443", "listen_port": "udp443"}));
+    assert_eq!(p443["listen_port"], "udp443", "{p443}");
+    let p53 = profile(&d, &admin, json!({"name": "p53", "listen_port": "udp53"}));
+    assert_eq!(p53["listen_port"], "udp53", "{p53}");
+    let table = wait_table(srv, "udp dport { 53, 443 } redirect to :51820");
+    assert!(
+        table.contains(&format!("iifname \"{}\" udp dport", g.ext)),
+        "{table}"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let conf443 = d.cli_ok(&["getconf", "p443", "--no-qr"]);
+    let conf53 = d.cli_ok(&["getconf", "p53", "--no-qr"]);
+    assert!(
+        conf443.contains(&format!("Endpoint = {SERVER_EXT}:443\n")),
+        "{conf443}"
+    );
+    assert!(
+        conf53.contains(&format!("Endpoint = {SERVER_EXT}:53\n")),
+        "{conf53}"
+    );
+    let _c443 = client_from_config(&dev443, &conf443, tmp.path(), &SUBNETS);
+    let _c53 = client_from_config(&dev53, &conf53, tmp.path(), &SUBNETS);
+    // Nothing listens on 443 or 53 of the external address: only the redirect to the WireGuard
+    // port can complete these handshakes.
+    let took = eventually("the udp/443 device reaches the server", true, || {
+        dev443.ping(SERVER_TUNNEL, 1, 1)
+    });
+    eprintln!("udp/443 tunnel up after {took:?}");
+    let took = eventually("the udp/53 device reaches the server", true, || {
+        dev53.ping(SERVER_TUNNEL, 1, 1)
+    });
+    eprintln!("udp/53 tunnel up after {took:?}");
+    // The redirect is on the external interface only: the udp/53 device's DNS inside its
+    // tunnel is answered by Mistborn's resolver, not swallowed by WireGuard.
+    assert_eq!(dig_home(&dev53, SERVER_TUNNEL), SERVER_TUNNEL, "resolver");
+    assert_eq!(dig_home(&dev443, SERVER_TUNNEL), SERVER_TUNNEL, "resolver");
+    // And the host's own DNS: answers from an outside resolver (source port 53) come back.
+    assert!(
+        srv.udp_answers(INET, 53),
+        "the server lost its outside DNS to the udp/53 redirect"
+    );
+    // Dropping the last udp/53 profile takes its redirect away; udp/443 stays.
+    d.api_ok(
+        "DELETE",
+        &format!("/api/v1/profiles/{}", p53["id"].as_str().unwrap()),
+        &admin,
+        None,
+        204,
+    );
+    wait_table(srv, "udp dport 443 redirect to :51820");
+    eprintln!("alternate ports test took {:?}", t0.elapsed());
+}
+
+/// Publishes `port` of the server to the container's port 80 the way Docker does with
+/// iptables-nft: DNAT in `table ip nat`, forward accepts in `table ip filter`, masquerade of
+/// the container network. Returns the tables' text.
+fn engine_tables(srv: &Netns, bridge: &str, port: u16) -> String {
+    let script = format!(
+        "table ip nat {{\n\
+         chain PREROUTING {{ type nat hook prerouting priority dstnat; policy accept;\n\
+         fib daddr type local tcp dport {port} dnat to 172.18.0.2:80; }}\n\
+         chain OUTPUT {{ type nat hook output priority -100; policy accept;\n\
+         ip daddr != 127.0.0.0/8 fib daddr type local tcp dport {port} dnat to 172.18.0.2:80; }}\n\
+         chain POSTROUTING {{ type nat hook postrouting priority srcnat; policy accept;\n\
+         ip saddr 172.18.0.0/24 oifname != \"{bridge}\" masquerade; }}\n}}\n\
+         table ip filter {{\n\
+         chain FORWARD {{ type filter hook forward priority filter; policy drop;\n\
+         oifname \"{bridge}\" ct state established,related accept\n\
+         oifname \"{bridge}\" ip daddr 172.18.0.2 tcp dport 80 accept\n\
+         iifname \"{bridge}\" accept; }}\n}}\n"
+    );
+    let path = std::env::temp_dir().join(format!("{bridge}.nft"));
+    std::fs::write(&path, script).unwrap();
+    srv.exec_ok(&["nft", "-f", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    engine_state(srv)
+}
+
+/// The engine's tables as nft lists them.
+fn engine_state(srv: &Netns) -> String {
+    srv.exec_ok(&["nft", "-s", "list", "table", "ip", "nat"])
+        + &srv.exec_ok(&["nft", "-s", "list", "table", "ip", "filter"])
+}
+
+#[test]
+fn daemon_container_ports_only_from_the_tunnel() {
+    if !require("daemon_container_ports_only_from_the_tunnel", &TOOLS) {
+        return;
+    }
+    let t0 = Instant::now();
+    let g = Gateway::new("mbct");
+    let (srv, cli1, inet) = (&g.srv, &g.cli1, &g.inet);
+    // A bridge named like the engine's (matching the default `br-*` pattern) with a container
+    // namespace behind it serving HTTP on port 80.
+    let bridge = format!("br-{}", unique("c"));
+    srv.exec_ok(&["ip", "link", "add", &bridge, "type", "bridge"]);
+    srv.exec_ok(&["ip", "addr", "add", "172.18.0.1/24", "dev", &bridge]);
+    srv.exec_ok(&["ip", "link", "set", &bridge, "up"]);
+    let ctr = Netns::new("mbctc");
+    let (host_side, _) = veth(srv, "192.0.2.254/32", &ctr, "172.18.0.2/24");
+    srv.exec_ok(&["ip", "addr", "flush", "dev", &host_side]);
+    srv.exec_ok(&["ip", "link", "set", &host_side, "master", &bridge]);
+    ctr.exec_ok(&["ip", "route", "add", "default", "via", "172.18.0.1"]);
+    let www = tempfile::tempdir().unwrap();
+    std::fs::write(www.path().join("index.html"), "container ok").unwrap();
+    let _ctr_web = ctr.spawn(&[
+        "python3",
+        "-m",
+        "http.server",
+        "--bind",
+        "172.18.0.2",
+        "80",
+        "--directory",
+        www.path().to_str().unwrap(),
+    ]);
+    let inet_www = tempfile::tempdir().unwrap();
+    std::fs::write(inet_www.path().join("index.html"), "internet ok").unwrap();
+    let _web = g.web_server(inet_www.path());
+    let published = 8088;
+    let engine = engine_tables(srv, &bridge, published);
+    // The engine turns forwarding on itself.
+    srv.exec_ok(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+    let outside_url = format!("http://{SERVER_EXT}:{published}/");
+    // python3 can take seconds to start on a loaded machine.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ctr.fetch_ok("http://172.18.0.2/") {
+        assert!(
+            Instant::now() < deadline,
+            "the container's server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Without Mistborn the published port is open to the internet (what the test guards).
+    eventually("the published port answers the internet", true, || {
+        inet.fetch_ok(&outside_url)
+    });
+    eventually("the container reaches the internet", true, || {
+        ctr.fetch_ok(Gateway::WEB)
+    });
+
+    // The tunnel's wireguard-go is started outside serve (it adopts it), so the client's session
+    // survives the restart below, as with a kernel interface.
+    let iface = unique("mbt");
+    let _server_wg = WireguardGo::start_named(srv, &iface);
+    let mut settings = DaemonSettings::new(&iface, "10.231.1.1");
+    settings.firewall = true;
+    let mut d = Daemon::start(srv, settings);
+    let admin = d.token("admin");
+    profile(&d, &admin, json!({"name": "laptop"}));
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = d.cli_ok(&["getconf", "laptop", "--no-qr"]);
+    let _c1 = client_from_config(cli1, &conf, tmp.path(), &SUBNETS);
+
+    assert!(
+        !inet.fetch_ok(&outside_url),
+        "the published port is reachable from the internet"
+    );
+    // Nor from a LAN neighbour outside the tunnel.
+    assert!(
+        !cli1.fetch_ok(&format!("http://10.231.1.1:{published}/")),
+        "the published port is reachable from outside the tunnel"
+    );
+    let tunnel_url = format!("http://{SERVER_TUNNEL}:{published}/");
+    let took = eventually("the published port answers the tunnel", true, || {
+        cli1.fetch_ok(&tunnel_url)
+    });
+    eprintln!("published port through the tunnel after {took:?}");
+    assert!(
+        cli1.exec_ok(&["curl", "-s", "--max-time", "2", &tunnel_url])
+            .contains("container ok"),
+        "the tunnel reached something else"
+    );
+    assert!(
+        ctr.fetch_ok(Gateway::WEB),
+        "the container lost the internet"
+    );
+    assert_eq!(
+        engine_state(srv),
+        engine,
+        "Mistborn touched the engine's tables"
+    );
+
+    d.stop();
+    d.restart();
+    assert_eq!(
+        engine_state(srv),
+        engine,
+        "a restart touched the engine's tables"
+    );
+    assert!(
+        !inet.fetch_ok(&outside_url),
+        "the published port is reachable from the internet after the restart"
+    );
+    assert!(
+        cli1.fetch_ok(&tunnel_url),
+        "the tunnel lost the published port after the restart"
+    );
+    assert!(
+        ctr.fetch_ok(Gateway::WEB),
+        "the container lost the internet after the restart"
+    );
+    drop(d);
+    eprintln!("container ports test took {:?}", t0.elapsed());
+}
+
+/// Whether the metrics list a probe of `source`, `protocol`, `port`.
+fn has_probe(m: &Value, source: &str, protocol: &str, port: u16) -> bool {
+    m["probes"].as_array().is_some_and(|ps| {
+        ps.iter().any(|p| {
+            p["source"] == source
+                && p["protocol"] == protocol
+                && p["port"] == u64::from(port)
+                && p["packets"].as_u64() > Some(0)
+        })
+    })
+}
+
+#[test]
+fn daemon_input_policy_from_outside_and_tunnel() {
+    if !require("daemon_input_policy_from_outside_and_tunnel", &TOOLS) {
+        return;
+    }
+    let t0 = Instant::now();
+    let g = Gateway::new("mbip");
+    let (srv, cli1, inet) = (&g.srv, &g.cli1, &g.inet);
+    let (admin_host, admin_addr) = g.remote("mbir", 2);
+    // SSH, HTTP and HTTPS stand-ins on every address of the server; a DNS stand-in on its
+    // external address (Mistborn's resolver serves the tunnel address).
+    let _tcp = srv.tcp_listen("0.0.0.0", &[22, 80, 443]);
+    let _dns = srv.udp_echo(SERVER_EXT, 53);
+    let _dns_tcp = srv.tcp_listen(SERVER_EXT, &[53]);
+    // Without a firewall all of it answers the internet (checked from a third host, so that
+    // the probers' counts below are theirs alone).
+    let (before, _) = g.remote("mbiq", 3);
+    eventually("SSH stand-in answers", true, || {
+        before.tcp_answers(SERVER_EXT, 22)
+    });
+    eventually("TCP DNS stand-in answers", true, || {
+        before.tcp_answers(SERVER_EXT, 53)
+    });
+    for port in [80, 443] {
+        assert!(before.tcp_answers(SERVER_EXT, port), "stand-in on {port}");
+    }
+    assert!(before.udp_answers(SERVER_EXT, 53), "DNS stand-in");
+
+    let iface = unique("mbi");
+    let mut settings = DaemonSettings::new(&iface, "10.231.1.1");
+    settings.firewall = true;
+    settings.dns = true;
+    settings.extra = format!("admin_source = \"{admin_addr}/32\"\n");
+    let d = Daemon::start(srv, settings);
+    let admin = d.token("admin");
+    profile(&d, &admin, json!({"name": "laptop"}));
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = d.cli_ok(&["getconf", "laptop", "--no-qr"]);
+    let _c1 = client_from_config(cli1, &conf, tmp.path(), &SUBNETS);
+    eventually("the tunnel is up", true, || cli1.ping(SERVER_TUNNEL, 1, 1));
+
+    // From the internet: SSH, web and DNS are dropped.
+    for port in [22, 80, 443] {
+        assert!(
+            !inet.tcp_answers(SERVER_EXT, port),
+            "tcp/{port} open to the internet"
+        );
+    }
+    assert!(
+        !inet.udp_answers(SERVER_EXT, 53),
+        "DNS open to the internet"
+    );
+    assert!(
+        !inet.tcp_answers(SERVER_EXT, 53),
+        "TCP DNS open to the internet"
+    );
+    // The admin source gets SSH, and only SSH.
+    assert!(
+        admin_host.tcp_answers(SERVER_EXT, 22),
+        "SSH closed to the admin source"
+    );
+    assert!(
+        !admin_host.tcp_answers(SERVER_EXT, 80),
+        "the admin source got more than SSH"
+    );
+    // From the tunnel: SSH, web and Mistborn's resolver.
+    for port in [22, 80, 443] {
+        assert!(
+            cli1.tcp_answers(SERVER_TUNNEL, port),
+            "tcp/{port} closed to the tunnel"
+        );
+    }
+    assert_eq!(dig_home(cli1, SERVER_TUNNEL), SERVER_TUNNEL, "resolver");
+    let tcp_answer = cli1.exec_ok(&[
+        "dig",
+        "+tcp",
+        "+short",
+        "+time=1",
+        "+tries=2",
+        &format!("@{SERVER_TUNNEL}"),
+        "home.mistborn",
+    ]);
+    assert_eq!(tcp_answer.trim(), SERVER_TUNNEL, "resolver over TCP");
+
+    // WireGuard stays silent to strangers: junk gets no answer, and a device with a key the
+    // server does not know never completes a handshake.
+    assert!(
+        !inet.udp_answers(SERVER_EXT, 51820),
+        "WireGuard answered junk"
+    );
+    let server_key = srv
+        .exec_ok(&["wg", "show", &iface, "public-key"])
+        .trim()
+        .to_string();
+    let stranger = WireguardGo::start(inet, "mbis");
+    let key_file = tmp.path().join("stranger.key");
+    std::fs::write(&key_file, run_ok(&["wg", "genkey"])).unwrap();
+    inet.exec_ok(&[
+        "wg",
+        "set",
+        &stranger.name,
+        "private-key",
+        key_file.to_str().unwrap(),
+        "peer",
+        &server_key,
+        "endpoint",
+        &format!("{SERVER_EXT}:51820"),
+        "allowed-ips",
+        "10.15.91.1/32",
+    ]);
+    inet.exec_ok(&[
+        "ip",
+        "addr",
+        "add",
+        "10.15.91.250/32",
+        "dev",
+        &stranger.name,
+    ]);
+    inet.exec_ok(&["ip", "link", "set", &stranger.name, "up"]);
+    inet.exec_ok(&["ip", "route", "add", "10.15.91.1/32", "dev", &stranger.name]);
+    assert!(
+        !inet.ping(SERVER_TUNNEL, 3, 2),
+        "a stranger's tunnel reached the server"
+    );
+    let handshakes = inet.exec_ok(&["wg", "show", &stranger.name, "latest-handshakes"]);
+    assert!(
+        handshakes.trim().ends_with("\t0"),
+        "the stranger got a handshake: {handshakes}"
+    );
+
+    // The dropped ones are counted per source and port; SSH from the admin source, accepted
+    // WireGuard packets and tunnel traffic are not.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let m = loop {
+        let m = d.api_ok("GET", "/api/v1/firewall/metrics", &admin, None, 200);
+        if [
+            ("tcp", 22),
+            ("tcp", 80),
+            ("tcp", 443),
+            ("udp", 53),
+            ("tcp", 53),
+        ]
+        .iter()
+        .all(|(proto, port)| has_probe(&m, INET, proto, *port))
+            && has_probe(&m, &admin_addr, "tcp", 80)
+        {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dropped packets missing from the metrics: {m}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(!has_probe(&m, &admin_addr, "tcp", 22), "{m}");
+    assert!(!has_probe(&m, INET, "udp", 51820), "{m}");
+    assert!(
+        !m["probes"].as_array().unwrap().iter().any(|p| p["source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("10.15.91."))),
+        "tunnel traffic counted as probes: {m}"
+    );
+    drop(d);
+    eprintln!("input policy test took {:?}", t0.elapsed());
+}
