@@ -122,7 +122,13 @@ fn daemon_alternate_ports_reach_wireguard_and_keep_dns() {
     // tunnel is answered by Mistborn's resolver, not swallowed by WireGuard.
     assert_eq!(dig_home(&dev53, SERVER_TUNNEL), SERVER_TUNNEL, "resolver");
     assert_eq!(dig_home(&dev443, SERVER_TUNNEL), SERVER_TUNNEL, "resolver");
-    // And the host's own DNS: answers from an outside resolver (source port 53) come back.
+    // And the host's own DNS: through Mistborn's resolver (locally generated, never redirected)
+    // and from an outside resolver (its answers come back from port 53).
+    assert_eq!(
+        dig_home(srv, SERVER_TUNNEL),
+        SERVER_TUNNEL,
+        "host -> resolver"
+    );
     assert!(
         srv.udp_answers(INET, 53),
         "the server lost its outside DNS to the udp/53 redirect"
