@@ -2,7 +2,7 @@
 //! alternate ports udp/443 and udp/53 from the internet, ports a container engine publishes,
 //! and what the server itself answers from outside the tunnel (SSH for the admin source only,
 //! web and DNS only in the tunnel, WireGuard silent to strangers, the rest counted as probes).
-//! Needs root, wireguard-go, wg, nft, ping, curl, python3 and dig (skipped locally without
+//! Needs root, wireguard-go, wg, nft, ping, curl, python3, dig and sysctl (skipped locally without
 //! them, failing under CI).
 
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ const INET: &str = Gateway::INET;
 const SERVER_EXT: &str = Gateway::SERVER_EXT;
 const SERVER_TUNNEL: &str = "10.15.91.1";
 const SUBNETS: [&str; 2] = ["10.15.91.0/24", "fd15:91::/64"];
-const TOOLS: [&str; 8] = [
+const TOOLS: [&str; 9] = [
     "ip",
     "wg",
     "wireguard-go",
@@ -27,6 +27,7 @@ const TOOLS: [&str; 8] = [
     "curl",
     "python3",
     "dig",
+    "sysctl",
 ];
 
 /// `dig` of Mistborn's own name at `server` from `ns`: the answer, or empty.
