@@ -209,6 +209,11 @@ async fn tunnel_status_per_viewer_and_delete_cuts_off() {
     eprintln!("profile deleted -> peer gone from the interface in {cut:?}");
 
     dp.stop().await;
+    // The stop's status change (data plane off) reaches bob's watcher asynchronously.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while bob_views.load(std::sync::atomic::Ordering::SeqCst) < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     if bob_watch.is_finished() {
         bob_watch.await.unwrap(); // re-raises the watcher's failed assertion
     } else {
