@@ -546,22 +546,29 @@ impl WireguardGo {
     /// Starts `wireguard-go -f name` in `ns` (a name from [`unique`]) and waits for its socket.
     pub fn start_named(ns: &Netns, name: &str) -> Self {
         let name = name.to_string();
+        // Its errors go to a file so that a failed start says why.
+        let log = wireguard_go_log(&name);
+        let err = std::fs::File::create(&log).unwrap();
         // `ip netns exec` execs the program, so the child is wireguard-go itself (ours to reap).
         let child = Command::new("ip")
             .args(["netns", "exec", &ns.name, "wireguard-go", "-f", &name])
             .env("WG_PROCESS_FOREGROUND", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(err)
             .spawn()
             .unwrap();
-        let wg = Self { name, child };
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut wg = Self { name, child };
+        // Generous: many system tests start processes at once on a small CI machine.
+        let deadline = Instant::now() + Duration::from_secs(15);
         while ns.exec(&["wg", "show", &wg.name]).status.code() != Some(0) {
+            let exited = wg.child.try_wait().ok().flatten();
             assert!(
-                Instant::now() < deadline,
-                "wireguard-go {} did not start",
-                wg.name
+                exited.is_none() && Instant::now() < deadline,
+                "wireguard-go {} did not start ({}): {}",
+                wg.name,
+                exited.map_or("still running after 15 s".into(), |s| s.to_string()),
+                std::fs::read_to_string(&log).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -580,7 +587,13 @@ impl Drop for WireguardGo {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(format!("/run/wireguard/{}.sock", self.name));
+        let _ = std::fs::remove_file(wireguard_go_log(&self.name));
     }
+}
+
+/// Where a test's wireguard-go writes its errors.
+fn wireguard_go_log(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("mistborn-test-wireguard-go-{name}.log"))
 }
 
 /// A fresh random WireGuard public key (`wg genkey | wg pubkey`), e.g. for a stray peer.
