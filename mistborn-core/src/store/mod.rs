@@ -52,6 +52,11 @@ impl Store {
             // SQLite allows one writer; more connections only add lock contention.
             .max_connections(if engine == Engine::Sqlite { 1 } else { 8 })
             .acquire_timeout(Duration::from_secs(10))
+            // No idle/lifetime reaping: sqlx's reaper task can wrap its idle count and spin a
+            // core forever, hanging the process at exit (seen here in a CLI run; sqlx issue
+            // #3645, fix #4289 not released in 0.9.0). At most 8 connections need no reaping.
+            .idle_timeout(None)
+            .max_lifetime(None)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if engine == Engine::Sqlite {
