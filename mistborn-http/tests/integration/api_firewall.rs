@@ -11,27 +11,7 @@ use axum::http::{Method, StatusCode};
 use mistborn_core::firewall::{FirewallOptions, FirewallPlane};
 use serde_json::{Value, json};
 
-use crate::support::TestApp;
-
-/// Serves each `(status, body)` once, in order, on 127.0.0.1 (a real download, no internet).
-async fn serve_lists(bodies: Vec<(u16, String)>) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        for (status, body) in bodies {
-            let (mut s, _) = l.accept().await.unwrap();
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf).await;
-            let resp = format!(
-                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            s.write_all(resp.as_bytes()).await.unwrap();
-        }
-    });
-    format!("http://{addr}/list.txt")
-}
+use crate::support::{TestApp, serve_lists};
 
 async fn patch(app: &TestApp, uri: &str, token: &str, body: Value) -> crate::support::Resp {
     app.call(Method::PATCH, uri, Some(token), Some(body)).await
@@ -280,8 +260,7 @@ async fn refresh_from_a_url_keeps_the_last_good_copy_on_garbage_and_failures() {
             "192.0.2.0/24\n<!doctype html>\n<p>rate limited</p>\n".into(),
         ),
         (503, "busy".into()),
-    ])
-    .await;
+    ]);
     let r = app
         .post(
             "/api/v1/firewall/lists",

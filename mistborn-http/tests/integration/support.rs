@@ -168,3 +168,24 @@ impl TestApp {
         p["id"].as_str().unwrap().to_string()
     }
 }
+
+/// Serves each `(status, body)` once, in order, on 127.0.0.1 from a thread (a real download, no
+/// internet; usable from sync and async tests); returns the URL.
+pub fn serve_lists(bodies: Vec<(u16, String)>) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (status, body) in bodies {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let resp = format!(
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(resp.as_bytes()).unwrap();
+        }
+    });
+    format!("http://{addr}/list.txt")
+}
