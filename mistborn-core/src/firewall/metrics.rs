@@ -1,13 +1,11 @@
 //! Probe and hit metrics read back from the live table: unsolicited packets per source,
 //! protocol and destination port (the dynamic sets `probes4`/`probes6`) and each Coppercloud
-//! list's hit counter. [`read_metrics`] reads them over netlink where the table lives; the
-//! `parse_*` functions read the same from `nft -j` output.
+//! list's hit counter. [`read_metrics`] reads them over netlink where the table lives.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::netlink;
 use crate::error::Result;
@@ -71,86 +69,6 @@ pub struct Metrics {
     pub probes: Vec<Probe>,
     /// Coppercloud hits per list.
     pub lists: Vec<ListHits>,
-}
-
-fn proto_name(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(match n.as_u64()? {
-            6 => "tcp".into(),
-            17 => "udp".into(),
-            other => other.to_string(),
-        }),
-        _ => None,
-    }
-}
-
-fn port_of(v: &Value) -> Option<u16> {
-    match v {
-        Value::Number(n) => u16::try_from(n.as_u64()?).ok(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-}
-
-/// The probes in the output of `nft -j list set inet mistborn probes4` (or `probes6`).
-pub fn parse_probe_set(json: &Value) -> Vec<Probe> {
-    let mut out = Vec::new();
-    let items = json["nftables"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    for item in items {
-        let Some(elems) = item["set"]["elem"].as_array() else {
-            continue;
-        };
-        for e in elems {
-            let e = &e["elem"];
-            let parts = e["val"]["concat"].as_array();
-            let (Some(parts), Some(packets)) = (parts, e["counter"]["packets"].as_u64()) else {
-                continue;
-            };
-            let (Some(source), Some(protocol), Some(port)) = (
-                parts
-                    .first()
-                    .and_then(Value::as_str)
-                    .and_then(|s| s.parse().ok()),
-                parts.get(1).and_then(proto_name),
-                parts.get(2).and_then(port_of),
-            ) else {
-                continue;
-            };
-            out.push(Probe {
-                source,
-                protocol,
-                port,
-                packets,
-            });
-        }
-    }
-    out
-}
-
-/// The `cc_<id>` counters in the output of `nft -j list counters table inet mistborn`.
-pub fn parse_list_counters(json: &Value) -> Vec<ListHits> {
-    let items = json["nftables"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let mut out: Vec<ListHits> = items
-        .iter()
-        .filter_map(|i| {
-            let c = &i["counter"];
-            let id = c["name"].as_str()?.strip_prefix("cc_")?.to_string();
-            Some(ListHits {
-                id,
-                packets: c["packets"].as_u64().unwrap_or(0),
-                bytes: c["bytes"].as_u64().unwrap_or(0),
-            })
-        })
-        .collect();
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    out
 }
 
 /// Reads the live counters of `inet mistborn` in the calling thread's network namespace (the

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::coppercloud::{ListMode, check_list, parse_list};
 use super::intervals::Intervals;
-use super::metrics::{parse_list_counters, parse_probe_set, summarize};
+use super::metrics::{ListHits, Probe, summarize};
 use super::plan::{ElementChange, FirewallPlan, apply_changes, plan};
 use super::policy::{AddressSet, ListRule, PolicyInput, ProfileRule, policy};
 use super::ruleset::render;
@@ -288,12 +288,24 @@ fn lists_render_as_interval_sets_with_counters_allow_first() {
 }
 
 #[test]
-fn probe_sets_and_counters_parse_from_nft_json() {
-    let probes: serde_json::Value = serde_json::from_str(r#"{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {"family": "inet", "name": "probes4", "table": "mistborn", "type": ["ipv4_addr", "inet_proto", "inet_service"], "elem": [{"elem": {"val": {"concat": ["10.99.0.2", "tcp", 22]}, "counter": {"packets": 2, "bytes": 120}}}, {"elem": {"val": {"concat": ["10.99.0.2", "tcp", 25]}, "counter": {"packets": 1, "bytes": 60}}}, {"elem": {"val": {"concat": ["10.99.0.3", "udp", 22]}, "counter": {"packets": 5, "bytes": 60}}}]}}]}"#).unwrap();
-    let p = parse_probe_set(&probes);
-    assert_eq!(p.len(), 3);
-    let counters: serde_json::Value = serde_json::from_str(r#"{"nftables": [{"counter": {"family": "inet", "name": "cc_ab", "table": "mistborn", "packets": 7, "bytes": 420}}]}"#).unwrap();
-    let m = summarize(p, parse_list_counters(&counters), 10);
+fn probes_and_list_hits_summarize_into_top_ports_and_sources() {
+    let probe = |source: &str, protocol: &str, port: u16, packets: u64| Probe {
+        source: ip(source),
+        protocol: protocol.into(),
+        port,
+        packets,
+    };
+    let p = vec![
+        probe("10.99.0.2", "tcp", 22, 2),
+        probe("10.99.0.2", "tcp", 25, 1),
+        probe("10.99.0.3", "udp", 22, 5),
+    ];
+    let counters = vec![ListHits {
+        id: "ab".into(),
+        packets: 7,
+        bytes: 420,
+    }];
+    let m = summarize(p, counters, 10);
     assert_eq!(m.top_sources[0].source, ip("10.99.0.3"));
     assert_eq!(m.top_sources[1].packets, 3);
     assert_eq!(m.top_sources[1].ports, 2);
