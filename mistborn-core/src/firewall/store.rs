@@ -87,13 +87,10 @@ pub(crate) async fn insert(pool: &AnyPool, l: &CopperList, content: &str) -> Res
     .bind(l.updated_at)
     .execute(pool)
     .await
-    .map_err(|e| {
-        if crate::store::is_unique_violation(&e) {
-            Error::Conflict(format!("a Coppercloud list named '{}' exists", l.name))
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(Error::from)
+    .map_err(crate::store::conflict_if_taken(|| {
+        format!("a Coppercloud list named '{}' exists", l.name)
+    }))?;
     Ok(())
 }
 
@@ -112,13 +109,10 @@ pub(crate) async fn update_meta(pool: &AnyPool, l: &CopperList) -> Result<()> {
     .bind(l.updated_at)
     .execute(pool)
     .await
-    .map_err(|e| {
-        if crate::store::is_unique_violation(&e) {
-            Error::Conflict(format!("a Coppercloud list named '{}' exists", l.name))
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(Error::from)
+    .map_err(crate::store::conflict_if_taken(|| {
+        format!("a Coppercloud list named '{}' exists", l.name)
+    }))?;
     Ok(())
 }
 
