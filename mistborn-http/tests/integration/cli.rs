@@ -166,10 +166,16 @@ fn manage_everything_backup_restore_and_restart() {
     assert!(!conf.contains('█'), "--no-qr prints no QR");
     let by_id = ok(&dir, &["getconf", &laptop_id, "--no-qr"]);
     assert!(by_id.contains("Endpoint = 127.0.0.1:443"), "{by_id}");
+    // stdout is a pipe here: only the config, so `getconf > file` gives a file wg-quick reads.
     let default = ok(&dir, &["getconf"]);
     assert!(
-        default.contains("# Mistborn profile: default") && default.contains('█'),
+        default.contains("# Mistborn profile: default") && !default.contains('█'),
         "{default}"
+    );
+    let with_qr = ok(&dir, &["getconf", "--qr"]);
+    assert!(
+        with_qr.starts_with(&default) && with_qr.contains('█'),
+        "{with_qr}"
     );
 
     let token = ok(&dir, &["token", "add", "ansible", "--user", "bob"]);
@@ -673,4 +679,25 @@ fn dns_lists_rules_log_and_stats_from_the_command_line() {
     ok(&dir, &["dns", "remove", "ads"]);
     let err = fails(&dir, &["dns", "remove", "ads"]);
     assert!(err.contains("not found"), "{err}");
+}
+
+#[test]
+fn logs_are_plain_text_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["init"]);
+    // Trace level so the command surely logs something (sqlx statements).
+    let out = mistborn(dir.path(), &["user", "list"])
+        .env("MISTBORN_LOG", "trace")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("TRACE"),
+        "MISTBORN_LOG=trace logged nothing:\n{err}"
+    );
+    assert!(
+        !err.contains('\u{1b}'),
+        "colour codes in a log written to a pipe:\n{err}"
+    );
 }

@@ -199,3 +199,54 @@ async fn wg_setconf_accepts_the_rendered_config() {
         app.m.server_public_key().to_base64()
     );
 }
+
+/// `mistborn getconf > file`: stdout is a file, not a terminal, so the file holds only the config
+/// (no QR code after it) and `wg setconf` takes it once the wg-quick lines are stripped.
+#[test]
+fn getconf_redirected_to_a_file_is_a_valid_config() {
+    if let Some(reason) = missing_prerequisite() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but this test cannot run: {reason}"
+        );
+        eprintln!("SKIPPED getconf_redirected_to_a_file_is_a_valid_config: {reason}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mistborn = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mistborn"));
+        c.arg("--data-dir").arg(&data).args(args);
+        for var in mistborn_core::config::ENV_VARS {
+            c.env_remove(var);
+        }
+        // An address literal: `wg` resolves host names, and tests have no DNS.
+        c.env("MISTBORN_ENDPOINT", "192.0.2.10");
+        c
+    };
+    run(&mut mistborn(&["init"]));
+    let file = dir.path().join("laptop.conf");
+    run(mistborn(&["getconf"]).stdout(std::fs::File::create(&file).unwrap()));
+    let conf = std::fs::read_to_string(&file).unwrap();
+    assert!(conf.contains("[Peer]"), "{conf}");
+
+    let ns = WgNamespace::new();
+    let stripped = dir.path().join("stripped.conf");
+    std::fs::write(&stripped, strip_wg_quick(&conf)).unwrap();
+    let out = ns.wg(&["setconf", &ns.iface, stripped.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "wg setconf rejected the redirected getconf output:\n{conf}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = String::from_utf8(ns.wg(&["showconf", &ns.iface]).stdout).unwrap();
+    assert_eq!(
+        value(&shown, "Endpoint"),
+        value(&conf, "Endpoint"),
+        "{shown}"
+    );
+    assert!(
+        value(&conf, "Endpoint").starts_with("192.0.2.10:"),
+        "{conf}"
+    );
+}

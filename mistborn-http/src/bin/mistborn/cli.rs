@@ -69,7 +69,11 @@ pub enum Command {
         /// Owner of a profile given by name (default: admin).
         #[arg(long, value_name = "USER")]
         user: Option<String>,
-        /// Print only the config, no QR code.
+        /// Also print a QR code even when stdout is not a terminal (it is printed on a terminal
+        /// anyway; redirected output gets only the config, which wg-quick can read).
+        #[arg(long, conflicts_with = "no_qr")]
+        qr: bool,
+        /// Print only the config, no QR code, even on a terminal.
         #[arg(long)]
         no_qr: bool,
     },
@@ -252,6 +256,10 @@ pub enum DbCommand {
         /// Output file.
         file: PathBuf,
     },
+    /// Bring the database schema up to date (every command does it on opening; this one does
+    /// only that, for upgrades: `scripts/install.sh` runs it on a copy first). Fails, changing
+    /// nothing of a failed step, when a migration cannot be applied.
+    Migrate,
     /// Restore a backup into the data dir and database (which must be empty unless --force).
     Restore {
         /// A file written by `db backup`.

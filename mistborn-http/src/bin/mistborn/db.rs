@@ -26,6 +26,16 @@ pub async fn backup(m: &Mistborn, file: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `db migrate`: opening the store (done before this is called) applied every migration this
+/// binary knows, each in its own transaction.
+pub fn migrated(m: &Mistborn) -> Result<()> {
+    println!(
+        "database schema up to date (data dir {})",
+        m.config().data_dir.display()
+    );
+    Ok(())
+}
+
 /// Restores `file` into the configured data dir and database.
 pub async fn restore(config: &Config, file: &Path, force: bool) -> Result<()> {
     let backup = Backup::read_file(file)?;

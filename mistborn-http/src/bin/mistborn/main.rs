@@ -28,17 +28,7 @@ async fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve { .. }) {
-        "info,hickory_server=warn,hickory_resolver=warn,hickory_net=warn"
-    } else {
-        "warn"
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MISTBORN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(matches!(cli.command, Command::Serve { .. }));
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -46,6 +36,27 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs go to stderr, filtered by `MISTBORN_LOG` (an `EnvFilter` directive such as `debug` or
+/// `info,mistborn_core::dns=debug`) or the default below; colour only on a terminal, so a journal
+/// or a redirected file gets plain text.
+fn init_logging(serving: bool) {
+    use std::io::IsTerminal;
+    // netlink-packet-route warns three times per link query that a newer kernel sends more
+    // IFLA_INET6_CONF fields than it knows; the extra fields are ignored and nothing is wrong.
+    let default = if serving {
+        "info,hickory_server=warn,hickory_resolver=warn,hickory_net=warn,netlink_packet_route::link::buffer_tool=error"
+    } else {
+        "warn,netlink_packet_route::link::buffer_tool=error"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MISTBORN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 fn load_config(cli: &Cli) -> Result<Config> {
@@ -76,9 +87,11 @@ async fn run(cli: Cli) -> Result<()> {
                 Command::Getconf {
                     profile,
                     user,
+                    qr,
                     no_qr,
-                } => peers::getconf(&m, profile, user, no_qr).await,
+                } => peers::getconf(&m, profile, user, peers::QrChoice::new(qr, no_qr)).await,
                 Command::Db(DbCommand::Backup { file }) => db::backup(&m, &file).await,
+                Command::Db(DbCommand::Migrate) => db::migrated(&m),
                 Command::Dns(cmd) => dns::dns(&m, cmd).await,
                 Command::Auth(cmd) => auth::auth(&m, cmd).await,
                 Command::Firewall(cmd) => firewall::firewall(&m, cmd).await,

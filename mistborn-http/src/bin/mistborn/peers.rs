@@ -94,18 +94,49 @@ pub async fn peer(m: &Mistborn, cmd: PeerCommand) -> Result<()> {
     Ok(())
 }
 
+/// Whether `getconf` prints a QR code after the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QrChoice {
+    /// Only when stdout is a terminal: `getconf > laptop.conf` must give a file wg-quick reads.
+    OnTerminal,
+    /// Always (`--qr`).
+    Always,
+    /// Never (`--no-qr`).
+    Never,
+}
+
+impl QrChoice {
+    /// From the `--qr` / `--no-qr` flags (clap refuses both at once).
+    pub fn new(qr: bool, no_qr: bool) -> Self {
+        match (qr, no_qr) {
+            (true, _) => Self::Always,
+            (_, true) => Self::Never,
+            _ => Self::OnTerminal,
+        }
+    }
+
+    fn wanted(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            Self::Always => true,
+            Self::Never => false,
+            Self::OnTerminal => std::io::stdout().is_terminal(),
+        }
+    }
+}
+
 pub async fn getconf(
     m: &Mistborn,
     profile: Option<String>,
     user: Option<String>,
-    no_qr: bool,
+    qr: QrChoice,
 ) -> Result<()> {
     let key = profile.unwrap_or_else(|| DEFAULT_PROFILE.into());
     let p = find(m, &key, user.as_deref()).await?;
     let config = m.peers().client_config(ME, p.id.as_str()).await?;
     let text = config.render();
     print!("{text}");
-    if !no_qr {
+    if qr.wanted() {
         println!();
         print!("{}", mistborn_core::peers::qr_terminal(&text)?);
         println!();
