@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod handler;
+mod inherited;
 pub mod lists;
 pub mod log;
 pub mod matcher;

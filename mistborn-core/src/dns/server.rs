@@ -93,8 +93,26 @@ fn bind_error(addr: SocketAddr, e: std::io::Error) -> Error {
     Error::Config(format!("dns: cannot listen on {addr}: {e}"))
 }
 
-/// UDP and TCP on the same port; with port 0, retries until one port is free for both.
+/// UDP and TCP on the same port; with port 0, retries until one port is free for both. Sockets
+/// the service manager passed for `addr` (socket activation) are used instead of binding.
 async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener)> {
+    let passed_udp = super::inherited::udp(addr).map_err(|e| bind_error(addr, e))?;
+    let passed_tcp = super::inherited::tcp(addr).map_err(|e| bind_error(addr, e))?;
+    if passed_udp.is_some() || passed_tcp.is_some() {
+        let udp = match passed_udp {
+            Some(s) => s,
+            None => UdpSocket::bind(addr)
+                .await
+                .map_err(|e| bind_error(addr, e))?,
+        };
+        let tcp = match passed_tcp {
+            Some(s) => s,
+            None => TcpListener::bind(addr)
+                .await
+                .map_err(|e| bind_error(addr, e))?,
+        };
+        return Ok((udp, tcp));
+    }
     let attempts = if addr.port() == 0 { 20 } else { 1 };
     let mut last = None;
     for _ in 0..attempts {

@@ -10,6 +10,7 @@ mod api_flow;
 mod api_status;
 mod cli;
 mod daemon;
+mod dns_restart;
 mod listener;
 mod openapi;
 mod proxy_e2e;
