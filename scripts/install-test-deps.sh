@@ -14,6 +14,8 @@ APT_PACKAGES=(
   postgresql                          # store tests against a real server
   curl ca-certificates openssl  # TLS tests
   caddy                               # reverse proxy with forward-auth
+  debootstrap systemd-container       # scripts/test-install.sh: a Debian root, booted with nspawn
+  sqlite3                             # scripts/test-install.sh: inspects the installed database
 )
 
 missing=()
