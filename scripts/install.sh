@@ -345,12 +345,13 @@ upgrade() {
       echo "  $out"
       if [ -n "$staging" ]; then
         echo "  the database was not changed (the migration ran on a copy) and the installed binary is kept"
-        echo "  backups: $DATA_DIR/backups/pre-upgrade-$ts.db (raw copy; restore: systemctl stop mistborn && cp it over $db)"
-        [ "$json" != "$DATA_DIR/backups/pre-upgrade-$ts.db" ] && echo "           $json"
+        echo "  raw backup: $DATA_DIR/backups/pre-upgrade-$ts.db (to restore it: systemctl stop mistborn, copy it over $db, remove $db-wal and $db-shm, systemctl start mistborn)"
       else
         echo "  the installed binary is kept; the database may be partly migrated"
       fi
-      echo "  to restore the portable backup: systemctl stop mistborn && runuser -u $SVC_USER -- $BIN -c $CONF db restore --force $json && systemctl start mistborn"
+      if [ "${json%.json}" != "$json" ]; then
+        echo "  to restore the portable backup: systemctl stop mistborn && runuser -u $SVC_USER -- $BIN -c $CONF db restore --force $json && systemctl start mistborn"
+      fi
     } >&2
     resume
     exit 1

@@ -195,9 +195,10 @@ sqlite3 "$db" 'DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version)
 sum_before=$(sha256sum <"$db")
 rc=0; run_installer || rc=$?
 [ $rc -ne 0 ] || { show; fail "installer succeeded over a failing migration"; }
+sed 's/^/    | /' "$WORK/err"
 grep -q "could not migrate the database" "$WORK/err" || { show; fail "no migration error shown"; }
 grep -q "the database was not changed" "$WORK/err" || { show; fail "no word that the database is untouched"; }
-grep -q "db restore --force" "$WORK/err" || { show; fail "no restore instructions"; }
+grep -q "to restore it:" "$WORK/err" || { show; fail "no restore instructions"; }
 [ "$(sha256sum <"$db")" = "$sum_before" ] || fail "the failed migration changed the database file"
 [ ! -e "$db-wal" ] || fail "the failed migration left a write-ahead log on the database"
 cmp -s "$ROOT/opt/mistborn/mistborn-next" "$ROOT/usr/local/bin/mistborn" || fail "the installed binary was replaced"
