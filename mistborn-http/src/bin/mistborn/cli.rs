@@ -11,7 +11,9 @@ Configuration: --config FILE (mistborn.toml), then these environment variables o
   MISTBORN_DNS_SUFFIX, MISTBORN_WG_INTERFACE, MISTBORN_WG_PORT, MISTBORN_SUBNET_V4,
   MISTBORN_SUBNET_V6, MISTBORN_DATAPLANE
 and --data-dir overrides both. Commands other than `serve` act directly on the data dir as the
-host's operator (full rights); keep the data dir readable by root only.";
+host's operator (full rights); keep the data dir readable by root only.
+Logs go to stderr (coloured only on a terminal); MISTBORN_LOG sets the filter, e.g. `debug` or
+`info,mistborn_core::dns=debug`.";
 
 /// Mistborn: a self-hosted private-cloud gateway (WireGuard VPN, DNS filtering, firewall, MFA).
 #[derive(Debug, Parser)]
