@@ -172,6 +172,23 @@ impl Netns {
         .map_err(|_| std::io::Error::other("connect thread panicked"))?
     }
 
+    /// A TCP listener on `addr` inside the namespace (made the same way as [`Netns::connect`]),
+    /// for servers the test itself runs.
+    pub fn listen(&self, addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+        let path = self.path();
+        std::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
+            let ns = std::fs::File::open(&path)?;
+            // SAFETY: setns on a valid namespace fd; it changes only this short-lived thread.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            std::net::TcpListener::bind(addr)
+        })
+        .join()
+        .map_err(|_| std::io::Error::other("listen thread panicked"))?
+    }
+
     /// A plain HTTP/1.0 request to `addr` from inside the namespace: `(status, body)`. HTTP/1.0
     /// so the server closes the connection after one whole (never chunked) response.
     pub fn http(

@@ -247,7 +247,18 @@ fn input_chain(o: &mut String, s: &Structure) {
         o,
         "  chain input {{\n    type filter hook input priority filter; policy drop;"
     );
-    o.push_str("    ct state invalid drop\n    ct state established,related accept\n");
+    o.push_str("    ct state invalid drop\n");
+    // Devices waiting for their MFA login go through their own short chain before anything
+    // is accepted as established: a sign-out cuts the flows already open (SSH, say) at once.
+    let _ = writeln!(
+        o,
+        "    iifname \"{wg}\" ip saddr @mfa_pending4 jump mfa_pending_in"
+    );
+    let _ = writeln!(
+        o,
+        "    iifname \"{wg}\" ip6 saddr @mfa_pending6 jump mfa_pending_in"
+    );
+    o.push_str("    ct state established,related accept\n");
     o.push_str("    iifname \"lo\" accept\n    jump coppercloud\n");
     o.push_str("    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert, packet-too-big, destination-unreachable, time-exceeded, parameter-problem } accept\n");
     o.push_str(
@@ -267,9 +278,6 @@ fn input_chain(o: &mut String, s: &Structure) {
     }
     let _ = writeln!(o, "    iifname \"{wg}\" icmp type echo-request accept");
     let _ = writeln!(o, "    iifname \"{wg}\" icmpv6 type echo-request accept");
-    // Devices waiting for their MFA login get nothing more than web, DNS and ping.
-    let _ = writeln!(o, "    iifname \"{wg}\" ip saddr @mfa_pending4 drop");
-    let _ = writeln!(o, "    iifname \"{wg}\" ip6 saddr @mfa_pending6 drop");
     let _ = writeln!(o, "    iifname \"{wg}\" tcp dport {} accept", s.ssh_port);
     if let Some(src) = s.admin_source {
         let ip = if src.addr().is_ipv6() { "ip6" } else { "ip" };
@@ -282,6 +290,23 @@ fn input_chain(o: &mut String, s: &Structure) {
     o.push_str("    meta nfproto ipv4 meta l4proto { tcp, udp } add @probes4 { ip saddr . meta l4proto . th dport }\n");
     o.push_str("    meta nfproto ipv6 meta l4proto { tcp, udp } add @probes6 { ip6 saddr . meta l4proto . th dport }\n");
     o.push_str("  }\n");
+    mfa_pending_chain(o, s);
+}
+
+/// What a device waiting for its MFA login may reach on the host: Mistborn's web and DNS,
+/// ping, and the replies of flows the host itself opened; nothing else, established or not.
+fn mfa_pending_chain(o: &mut String, s: &Structure) {
+    o.push_str("  chain mfa_pending_in {\n");
+    o.push_str("    ct direction reply accept\n");
+    let dns = port_list(&DNS_PORTS);
+    let _ = writeln!(o, "    udp dport {dns} accept");
+    let _ = writeln!(o, "    tcp dport {dns} accept");
+    if !s.web_ports.is_empty() {
+        let _ = writeln!(o, "    tcp dport {} accept", port_list(&s.web_ports));
+    }
+    o.push_str("    icmp type { echo-request, destination-unreachable, time-exceeded, parameter-problem } accept\n");
+    o.push_str("    icmpv6 type { echo-request, packet-too-big, destination-unreachable, time-exceeded, parameter-problem } accept\n");
+    o.push_str("    drop\n  }\n");
 }
 
 fn forward_chain(o: &mut String, s: &Structure) {
@@ -290,22 +315,24 @@ fn forward_chain(o: &mut String, s: &Structure) {
         o,
         "  chain forward {{\n    type filter hook forward priority filter; policy drop;"
     );
-    o.push_str("    ct state invalid drop\n    ct state established,related accept\n");
+    o.push_str("    ct state invalid drop\n");
+    // The MFA gate comes before `established`: when a device is gated again (sign-out, expiry,
+    // a revoked session) its open connections stop at the next packet, both ways.
+    let _ = writeln!(o, "    iifname \"{wg}\" ip saddr @mfa_pending4 drop");
+    let _ = writeln!(o, "    iifname \"{wg}\" ip6 saddr @mfa_pending6 drop");
+    let _ = writeln!(o, "    oifname \"{wg}\" ip daddr @mfa_pending4 drop");
+    let _ = writeln!(o, "    oifname \"{wg}\" ip6 daddr @mfa_pending6 drop");
+    o.push_str("    ct state established,related accept\n");
     o.push_str("    jump coppercloud\n");
     // DNS egress lock: clients use Mistborn's resolver, never an outside one.
     let dns = port_list(&DNS_PORTS);
     let _ = writeln!(o, "    iifname \"{wg}\" udp dport {dns} drop");
     let _ = writeln!(o, "    iifname \"{wg}\" tcp dport {dns} drop");
-    let _ = writeln!(o, "    iifname \"{wg}\" ip saddr @mfa_pending4 drop");
-    let _ = writeln!(o, "    iifname \"{wg}\" ip6 saddr @mfa_pending6 drop");
+    // Client to client only between two devices that both opted in.
     for (ip, fam) in [("ip", 4), ("ip6", 6)] {
         let _ = writeln!(
             o,
-            "    iifname \"{wg}\" oifname \"{wg}\" {ip} saddr @c2c{fam} accept"
-        );
-        let _ = writeln!(
-            o,
-            "    iifname \"{wg}\" oifname \"{wg}\" {ip} daddr @c2c{fam} accept"
+            "    iifname \"{wg}\" oifname \"{wg}\" {ip} saddr @c2c{fam} {ip} daddr @c2c{fam} accept"
         );
     }
     let _ = writeln!(o, "    iifname \"{wg}\" oifname \"{wg}\" drop");

@@ -97,7 +97,7 @@ fn rendered_table_replaces_only_its_own_table_and_is_deterministic() {
         "oifname \"eth0\" ip saddr 10.15.91.0/24 masquerade",
         "oifname \"eth0\" ip6 saddr fd15:91::/64 masquerade",
         "iifname \"mistborn0\" ip saddr @mfa_pending4 drop",
-        "iifname \"mistborn0\" oifname \"mistborn0\" ip saddr @c2c4 accept",
+        "iifname \"mistborn0\" oifname \"mistborn0\" ip saddr @c2c4 ip daddr @c2c4 accept",
         "iifname \"mistborn0\" oifname \"mistborn0\" drop",
         "iifname \"mistborn0\" udp dport { 53, 853 } drop",
         "oifname \"br-*\" drop",
@@ -107,10 +107,56 @@ fn rendered_table_replaces_only_its_own_table_and_is_deterministic() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
-    // DNS and web are allowed before the MFA gate, SSH only after it.
-    let pos = |s: &str| text.find(s).unwrap();
-    assert!(pos("tcp dport { 80, 443 } accept") < pos("ip saddr @mfa_pending4 drop"));
-    assert!(pos("ip saddr @mfa_pending4 drop") < pos("tcp dport 22 accept"));
+    // A device waiting for its MFA login gets DNS and web only, and its flows already open
+    // (input and forward) stop when it is gated again: the gate comes before `established`.
+    let chain = |name: &str| {
+        let start = text.find(&format!("chain {name} {{")).unwrap();
+        let end = start + text[start..].find("\n  }\n").unwrap();
+        text[start..end].to_string()
+    };
+    let (input, forward, pending) = (chain("input"), chain("forward"), chain("mfa_pending_in"));
+    let before = |c: &str, a: &str, b: &str| {
+        c.find(a).unwrap_or_else(|| panic!("no {a:?} in {c}"))
+            < c.find(b).unwrap_or_else(|| panic!("no {b:?} in {c}"))
+    };
+    assert!(before(
+        &input,
+        "ip saddr @mfa_pending4 jump mfa_pending_in",
+        "ct state established"
+    ));
+    assert!(before(
+        &input,
+        "ip6 saddr @mfa_pending6 jump mfa_pending_in",
+        "ct state established"
+    ));
+    for gate in [
+        "iifname \"mistborn0\" ip saddr @mfa_pending4 drop",
+        "iifname \"mistborn0\" ip6 saddr @mfa_pending6 drop",
+        "oifname \"mistborn0\" ip daddr @mfa_pending4 drop",
+        "oifname \"mistborn0\" ip6 daddr @mfa_pending6 drop",
+    ] {
+        assert!(before(&forward, gate, "ct state established"), "{forward}");
+    }
+    for allowed in [
+        "udp dport { 53, 853 } accept",
+        "tcp dport { 80, 443 } accept",
+    ] {
+        assert!(pending.contains(allowed), "{pending}");
+    }
+    assert!(!pending.contains("dport 22"), "{pending}");
+    assert!(pending.trim_end().ends_with("drop"), "{pending}");
+    // Client to client needs both ends in the set; nothing else passes between clients.
+    for l in forward.lines().filter(|l| l.contains("@c2c")) {
+        assert!(
+            l.contains("saddr @c2c") && l.contains("daddr @c2c"),
+            "one-sided: {l}"
+        );
+    }
+    assert!(before(
+        &forward,
+        "ip daddr @c2c4 accept",
+        "oifname \"mistborn0\" drop"
+    ));
 }
 
 #[test]

@@ -208,8 +208,100 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
         cli2.fetch_ok(web)
     });
     report("MFA login -> internet reachable", took);
+    // Client-to-client over REST: only between two devices that both opted in (a flagged
+    // device used to reach one that never did). The MFA device is signed in.
+    assert!(!cli1.ping(&mfa_v4, 1, 1), "clients reached each other");
+    let c2c_on = |p: &serde_json::Value| {
+        d.api_ok(
+            "PATCH",
+            &format!("/api/v1/profiles/{}", p["id"].as_str().unwrap()),
+            &admin,
+            Some(json!({"client_to_client": true})),
+            200,
+        )
+    };
+    let c2c_in_policy = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let p = d.api_ok("GET", "/api/v1/firewall/policy", &admin, None, 200);
+            if p["policy"]["client_to_client"]
+                .as_array()
+                .is_some_and(|a| a.len() == n)
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "client-to-client set: {p}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    c2c_on(&wg);
+    c2c_in_policy(2);
+    assert!(
+        !cli1.ping(&mfa_v4, 2, 1),
+        "a flagged device reached one that never opted in"
+    );
+    c2c_on(&mfa);
+    c2c_in_policy(4);
+    let took = eventually("client-to-client with both flags", true, || {
+        cli1.ping(&mfa_v4, 1, 1)
+    });
+    report("client_to_client on both -> first ping through", took);
+    assert!(
+        cli2.ping(wg["address_v4"].as_str().unwrap(), 1, 1),
+        "one way only"
+    );
+    // A long-lived TCP stream through the tunnel: the internet host writes every 10 ms, the MFA
+    // client reads. Sign-out must end it within a second, not only refuse new flows.
+    let stream_at: std::net::SocketAddr = format!("{INET}:9099").parse().unwrap();
+    let listener = inet.listen(stream_at).unwrap();
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let writing = writing.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_write_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                // A full send buffer (the stream was cut) times out; keep trying until told.
+                let _ = s.write_all(b"tick\n");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let mut stream = cli2.connect(stream_at).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let mut read_some = |s: &mut std::net::TcpStream| {
+        use std::io::Read;
+        matches!(s.read(&mut buf), Ok(n) if n > 0)
+    };
+    let flowing = Instant::now();
+    while !read_some(&mut stream) {
+        assert!(
+            flowing.elapsed() < Duration::from_secs(3),
+            "the stream never delivered"
+        );
+    }
+    let signed_out = Instant::now();
     let (status, v) = d.api_as("POST", "/api/v1/auth/logout", &as_client, None);
     assert_eq!(status, 204, "logout: {v}");
+    let mut last = signed_out;
+    while signed_out.elapsed() < Duration::from_secs(3) {
+        if read_some(&mut stream) {
+            last = Instant::now();
+        }
+    }
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    let delivered = last - signed_out;
+    eprintln!("MFA sign-out -> the open stream's last data after {delivered:?}");
+    assert!(
+        delivered < Duration::from_secs(1),
+        "the open TCP stream kept delivering {delivered:?} after sign-out"
+    );
     let took = eventually("MFA client cut off after sign-out", false, || {
         cli2.fetch_ok(web)
     });
@@ -219,19 +311,8 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
         "signed-out MFA client lost Mistborn"
     );
 
-    // Client-to-client over REST: closed until the WireGuard-only profile's flag is on.
-    assert!(!cli1.ping(&mfa_v4, 1, 1), "clients reached each other");
-    d.api_ok(
-        "PATCH",
-        &format!("/api/v1/profiles/{}", wg["id"].as_str().unwrap()),
-        &admin,
-        Some(json!({"client_to_client": true})),
-        200,
-    );
-    let took = eventually("client-to-client after the flag", true, || {
-        cli1.ping(&mfa_v4, 1, 1)
-    });
-    report("client_to_client on -> first ping through", took);
+    // Both flagged, but the MFA device is signed out: gated both ways.
+    assert!(!cli1.ping(&mfa_v4, 1, 1), "a signed-out device was reached");
 
     // Coppercloud block list over REST: stops the web server; deleting it restores it.
     let list = d.api_ok(
