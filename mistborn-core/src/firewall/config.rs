@@ -32,6 +32,10 @@ pub struct FirewallConfig {
     pub coppercloud_refresh_secs: u64,
     /// How often MFA sessions are re-checked against the gate set (expiry), in seconds.
     pub session_check_secs: u64,
+    /// Fail closed: no WireGuard peer is configured while the table is not in force (no MFA
+    /// gating, no isolation). Off: peers come up regardless, and the status says the firewall
+    /// is off.
+    pub fail_closed: bool,
 }
 
 impl Default for FirewallConfig {
@@ -52,6 +56,7 @@ impl Default for FirewallConfig {
             resolver_uid: None,
             coppercloud_refresh_secs: 86_400,
             session_check_secs: 30,
+            fail_closed: true,
         }
     }
 }

@@ -6,6 +6,10 @@
 //! `nft` and netlink calls block and must run inside the firewall's network namespace, so they
 //! run on one dedicated thread that enters it first; the async task plans (pure) and hands over
 //! small jobs.
+//!
+//! It also keeps the data plane's [`PeerGate`]: closed until the table is first in force and
+//! whenever the kernel's state is unknown (a failed update whose repair failed too), so that with
+//! `firewall.fail_closed` no device is carried without MFA gating and isolation.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -26,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::mistborn::{Change, Mistborn};
 use crate::peers::PeerKind;
 use crate::store::now_unix;
+use crate::wireguard::PeerGate;
 
 /// How to run the firewall.
 #[derive(Debug, Clone)]
@@ -252,6 +257,7 @@ pub struct FirewallPlane {
 #[derive(Debug, Clone)]
 pub struct FirewallHandle {
     status: watch::Receiver<FirewallStatus>,
+    gate: PeerGate,
     cmd: mpsc::Sender<Cmd>,
 }
 
@@ -270,7 +276,11 @@ impl FirewallPlane {
         });
         let (cycles_tx, cycles) = watch::channel(0u64);
         let (cmd, cmd_rx) = mpsc::channel(16);
-        let handle = FirewallHandle { status, cmd };
+        let fail_closed = m.config().firewall.enabled && m.config().firewall.fail_closed;
+        let (gate_tx, gate) = watch::channel(
+            fail_closed.then(|| "the firewall is starting (firewall.fail_closed)".to_string()),
+        );
+        let handle = FirewallHandle { status, gate, cmd };
         if !m.config().firewall.enabled {
             status_tx.send_modify(|s| {
                 s.reason =
@@ -288,6 +298,8 @@ impl FirewallPlane {
             m: m.clone(),
             worker: Worker::spawn(options.netns.clone()),
             status: status_tx,
+            gate: gate_tx,
+            fail_closed,
             cycles: cycles_tx,
             applied: None,
             profiles: Vec::new(),
@@ -358,6 +370,13 @@ impl FirewallHandle {
         self.status.borrow().clone()
     }
 
+    /// The gate for the data plane ([`DataPlaneOptions::gate`](crate::wireguard::DataPlaneOptions)):
+    /// with `firewall.fail_closed` (the default) it holds peers back while the table is not in
+    /// force; always open when the firewall is off by configuration or `fail_closed` is false.
+    pub fn peer_gate(&self) -> PeerGate {
+        self.gate.clone()
+    }
+
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> Option<T> {
         let (tx, rx) = oneshot::channel();
         self.cmd.send(make(tx)).await.ok()?;
@@ -399,6 +418,8 @@ struct Reconciler {
     m: Mistborn,
     worker: Worker,
     status: watch::Sender<FirewallStatus>,
+    gate: watch::Sender<Option<String>>,
+    fail_closed: bool,
     cycles: watch::Sender<u64>,
     /// The policy the kernel holds, as last applied.
     applied: Option<Policy>,
@@ -483,6 +504,19 @@ impl Reconciler {
         if let Some(r) = &reason {
             tracing::warn!(reason = %r, "firewall");
         }
+        // Held back only while the kernel's table is unknown: a table in force whose last change
+        // failed still gates and isolates (the next check repairs it).
+        let held = (self.fail_closed && self.applied.is_none()).then(|| {
+            format!(
+                "the firewall is not in force ({}); peers wait for it (firewall.fail_closed)",
+                reason.as_deref().unwrap_or("not applied yet")
+            )
+        });
+        self.gate.send_if_modified(|g| {
+            let moved = *g != held;
+            *g = held;
+            moved
+        });
         self.status.send_modify(|s| {
             s.on = on;
             s.reason = reason;
@@ -658,9 +692,10 @@ impl Reconciler {
                 self.report(None);
             }
             Err(e) => {
-                // The kernel state is unknown now: the next reconcile replaces the table.
+                // The kernel state is unknown now: replace the table at once. Reported only if
+                // the replace fails too, so the peer gate does not flap for a repaired slip.
+                tracing::warn!(error = %e, "firewall element update failed; replacing the table");
                 self.applied = None;
-                self.report(Some(e.to_string()));
                 let desired = self.desired();
                 self.replace(desired).await;
             }

@@ -9,6 +9,11 @@
 //! or a full device read. The timer re-reads the device and repairs any drift (a peer added by
 //! hand is removed), and polls the store's revision counter so profiles written by another
 //! process (the CLI) are picked up within one tick.
+//!
+//! With a [`PeerGate`] (the firewall's, `mistborn serve` passes it) the data plane fails closed:
+//! while the gate holds peers back the interface stays up with no peer on it (a host that
+//! already forwards would otherwise carry devices with no MFA gating or isolation), the status
+//! says why, and the peers come back as soon as the gate opens.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +35,11 @@ use crate::store::now_unix;
 /// a failure.
 pub type BackendFactory = Arc<dyn Fn() -> Result<Box<dyn WireGuardBackend>> + Send + Sync>;
 
+/// Whether peers may be on the interface: `None` lets them on, `Some(why)` holds every peer
+/// back (the firewall is not in force). The firewall publishes it
+/// ([`FirewallHandle::peer_gate`](crate::firewall::FirewallHandle::peer_gate)).
+pub type PeerGate = watch::Receiver<Option<String>>;
+
 /// How to run the data plane.
 #[derive(Clone)]
 pub struct DataPlaneOptions {
@@ -40,6 +50,8 @@ pub struct DataPlaneOptions {
     pub netns: Option<PathBuf>,
     /// The backend; `None` means the one `wireguard.backend` selects.
     pub backend: Option<BackendFactory>,
+    /// Peers go on the interface only while this gate is open (`None`: no gate).
+    pub gate: Option<PeerGate>,
 }
 
 impl std::fmt::Debug for DataPlaneOptions {
@@ -48,6 +60,7 @@ impl std::fmt::Debug for DataPlaneOptions {
             .field("status_interval", &self.status_interval)
             .field("netns", &self.netns)
             .field("custom_backend", &self.backend.is_some())
+            .field("gate", &self.gate.as_ref().map(|g| g.borrow().clone()))
             .finish()
     }
 }
@@ -59,6 +72,7 @@ impl DataPlaneOptions {
             status_interval: Duration::from_millis(config.wireguard.status_interval_ms),
             netns: None,
             backend: None,
+            gate: None,
         }
     }
 }
@@ -130,6 +144,7 @@ impl DataPlane {
             stale: true,
             last_reason: None,
             cycles: cycles_tx,
+            gate: options.gate.clone(),
         };
         let task = tokio::spawn(r.run(options.status_interval, stop_rx, resync_rx));
         Self {
@@ -283,6 +298,19 @@ struct Reconciler {
     stale: bool,
     last_reason: Option<String>,
     cycles: watch::Sender<u64>,
+    gate: Option<PeerGate>,
+}
+
+/// Resolves when the gate moves; never without a gate or once its firewall is gone (its last
+/// verdict stays).
+async fn gate_moved(gate: &mut Option<PeerGate>) {
+    let moved = match gate {
+        Some(g) => g.changed().await.is_ok(),
+        None => false,
+    };
+    if !moved {
+        std::future::pending::<()>().await;
+    }
 }
 
 fn tick_every(interval: Duration) -> tokio::time::Interval {
@@ -314,9 +342,15 @@ impl Reconciler {
         // Subscribe before the first reconcile so no change slips between the two.
         let mut changes = self.m.subscribe();
         let mut tick = tick_every(interval);
+        let mut gate = self.gate.clone();
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
+                () = gate_moved(&mut gate) => {
+                    // A reload, so that peers coming back are not taken for drift.
+                    self.stale = true;
+                    self.full_cycle().await;
+                }
                 msg = changes.recv() => match msg {
                     Ok(Change::Peers(PeerChange::Profiles(ids))) => self.on_profiles(&ids).await,
                     Ok(Change::Peers(PeerChange::All)) | Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -501,7 +535,8 @@ impl Reconciler {
     /// device state and apply that small diff.
     async fn on_profiles(&mut self, ids: &[PeerId]) {
         let t = std::time::Instant::now();
-        if self.kind.is_none() || self.stale || self.desired.is_none() {
+        if self.kind.is_none() || self.stale || self.desired.is_none() || self.held_back().is_some()
+        {
             self.stale = true;
             return; // the next tick starts again and reloads everything
         }
@@ -558,11 +593,25 @@ impl Reconciler {
         self.publish();
     }
 
+    /// Why peers are held back, if the gate is closed.
+    fn held_back(&self) -> Option<String> {
+        self.gate.as_ref().and_then(|g| g.borrow().clone())
+    }
+
     async fn reconcile(&mut self, is_drift: bool) -> Result<()> {
         let Some(desired) = &self.desired else {
             return Ok(());
         };
-        let diff = plan(desired, &self.cache);
+        let diff = if self.held_back().is_some() {
+            let empty = DesiredInterface {
+                server: desired.server.clone(),
+                peers: Default::default(),
+                skipped: desired.skipped.clone(),
+            };
+            plan(&empty, &self.cache)
+        } else {
+            plan(desired, &self.cache)
+        };
         self.apply(diff, is_drift).await
     }
 
@@ -615,13 +664,14 @@ impl Reconciler {
             .collect();
         let built = t.elapsed();
         let wg = &self.m.config().wireguard;
+        let held = self.held_back();
         self.hub.publish(StatusSnapshot {
             dataplane: DataPlaneStatus {
-                on: true,
+                on: held.is_none(),
                 backend: self.kind,
                 interface: wg.interface.clone(),
                 listen_port: wg.listen_port,
-                reason: None,
+                reason: held.map(|why| format!("no peer is configured: {why}")),
                 skipped: desired.skipped.clone(),
             },
             peers,

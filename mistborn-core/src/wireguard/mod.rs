@@ -19,7 +19,7 @@ mod userspace;
 mod wgctl;
 
 pub use backend::{WireGuardBackend, open_backend};
-pub use dataplane::{DataPlane, DataPlaneOptions};
+pub use dataplane::{DataPlane, DataPlaneOptions, PeerGate};
 pub use desired::{DesiredInterface, DesiredPeer, DisplayOrder, PeerSpec, ServerSide, desired};
 pub use memory::MemoryBackend;
 pub use plan::{Diff, ObservedInterface, ObservedPeer, plan, plan_peers};

@@ -196,6 +196,7 @@ fn memory_options(mem: &MemoryBackend) -> DataPlaneOptions {
         backend: Some(Arc::new(move || {
             Ok(Box::new(mem.clone()) as Box<dyn WireGuardBackend>)
         })),
+        gate: None,
     }
 }
 
@@ -277,6 +278,58 @@ async fn reconciler_follows_the_store() {
 }
 
 #[tokio::test]
+async fn a_closed_gate_keeps_every_peer_off_and_says_why() {
+    let (_dir, m) = open().await;
+    let mem = MemoryBackend::default();
+    let (gate, rx) = tokio::sync::watch::channel(Some(
+        "the firewall is not in force (nft refused)".to_string(),
+    ));
+    let dp = DataPlane::start_with(
+        &m,
+        DataPlaneOptions {
+            gate: Some(rx),
+            ..memory_options(&mem)
+        },
+    );
+    let st = dp.settled().await;
+    assert!(!st.on, "{st:?}");
+    assert!(
+        st.reason.as_deref().unwrap().contains("nft refused"),
+        "{st:?}"
+    );
+    assert!(mem.device.lock().unwrap().peers.is_empty());
+    // Profiles made while it is closed stay off too.
+    let p = m
+        .peers()
+        .create(
+            &crate::Actor::System,
+            crate::peers::NewPeer {
+                user: Some("admin".into()),
+                name: "phone".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    dp.resync().await;
+    assert!(mem.device.lock().unwrap().peers.is_empty());
+
+    // Open: every peer comes on; closed again: every peer goes.
+    gate.send_replace(None);
+    wait_until(|| mem.device.lock().unwrap().peers.len() == 2).await;
+    assert!(mem.device.lock().unwrap().peers.contains_key(&p.public_key));
+    wait_until(|| m.status().current(&crate::Actor::System).dataplane.on).await;
+    gate.send_replace(Some("the firewall is not in force (table gone)".into()));
+    wait_until(|| mem.device.lock().unwrap().peers.is_empty()).await;
+    let st = m.status().current(&crate::Actor::System).dataplane;
+    assert!(
+        !st.on && st.reason.as_deref().unwrap().contains("table gone"),
+        "{st:?}"
+    );
+    dp.stop().await;
+}
+
+#[tokio::test]
 async fn backend_none_and_failing_backends_say_why() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = crate::Config {
@@ -295,6 +348,7 @@ async fn backend_none_and_failing_backends_say_why() {
         backend: Some(Arc::new(|| {
             Err(crate::Error::DataPlane("no wireguard-go here".into()))
         })),
+        gate: None,
     };
     let dp = DataPlane::start_with(&m, failing);
     let st = dp.settled().await;

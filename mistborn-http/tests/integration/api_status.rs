@@ -24,6 +24,7 @@ fn start_memory_dataplane(app: &TestApp) -> (DataPlane, MemoryBackend) {
             backend: Some(Arc::new(move || {
                 Ok(Box::new(m2.clone()) as Box<dyn WireGuardBackend>)
             })),
+            gate: None,
         },
     );
     (dp, mem)

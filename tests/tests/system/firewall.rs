@@ -12,7 +12,9 @@ use mistborn_core::firewall::{FirewallOptions, FirewallPlane, ListUpdate, NewLis
 use mistborn_core::peers::{NewPeer, PeerKind, PeerUpdate};
 use mistborn_core::wireguard::{DataPlane, DataPlaneOptions};
 use mistborn_core::{Actor, Config, Mistborn};
-use mistborn_system_tests::{Gateway, client_from_config, eventually, require, run_ok, unique};
+use mistborn_system_tests::{
+    Gateway, Netns, client_from_config, eventually, require, run_ok, unique,
+};
 
 const INET: &str = Gateway::INET;
 const SUBNETS: [&str; 3] = ["10.15.91.0/24", "fd15:91::/64", "203.0.113.0/24"];
@@ -36,6 +38,28 @@ fn base32_decode(s: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Waits until the table's client-to-client set holds exactly `addrs` (IPv4).
+async fn c2c_in_force(fw: &FirewallPlane, addrs: &[&str]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let v = fw.view().await.unwrap();
+        let v4: Vec<&str> = v
+            .client_to_client
+            .iter()
+            .map(String::as_str)
+            .filter(|a| !a.contains(':'))
+            .collect();
+        if v4 == addrs {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "client-to-client {v4:?}, want {addrs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,27 +221,48 @@ async fn firewall_gates_tunnel_clients_for_real() {
     });
     assert!(cli2.ping("10.15.91.1", 1, 2));
 
-    // Client-to-client: closed until one profile's flag is on.
+    // Client-to-client: only between two devices that both opted in. One flag is not enough
+    // (it used to be: the flagged device reached the other one).
     assert!(!cli1.ping(&a2, 1, 1), "clients reached each other");
+    let c2c = |on: bool| PeerUpdate {
+        client_to_client: Some(on),
+        ..PeerUpdate::default()
+    };
     m.peers()
-        .update(
-            &Actor::System,
-            p1.id.as_str(),
-            PeerUpdate {
-                client_to_client: Some(true),
-                ..PeerUpdate::default()
-            },
-        )
+        .update(&Actor::System, p1.id.as_str(), c2c(true))
         .await
         .unwrap();
-    eventually("client-to-client after the flag", true, || {
-        cli1.ping(&a2, 1, 1)
-    });
-    // The MFA client is signed out: its own new flows stay gated even towards a flagged client.
+    c2c_in_force(&fw, &[&a1]).await;
+    assert!(
+        !cli1.ping(&a2, 2, 1),
+        "a flagged client reached one that never opted in"
+    );
+    // Both flagged, but the MFA client is signed out: gated both ways.
+    m.peers()
+        .update(&Actor::System, p2.id.as_str(), c2c(true))
+        .await
+        .unwrap();
+    c2c_in_force(&fw, &[&a1, &a2]).await;
+    assert!(!cli1.ping(&a2, 1, 1), "a signed-out MFA client was reached");
     assert!(
         !cli2.ping(&a1, 1, 1),
         "a signed-out MFA client opened a flow"
     );
+    // Signed in: the two opted-in devices talk, both ways.
+    let t = t + 30;
+    m.auth()
+        .login(p2.address_v4.into(), &secret.code_at(t as u64).unwrap(), t)
+        .await
+        .unwrap();
+    eventually("client-to-client with both flags", true, || {
+        cli1.ping(&a2, 1, 1)
+    });
+    assert!(cli2.ping(&a1, 1, 1), "client-to-client one way only");
+    m.peers()
+        .update(&Actor::System, p1.id.as_str(), c2c(false))
+        .await
+        .unwrap();
+    eventually("client-to-client off again", false, || cli2.ping(&a1, 1, 1));
 
     // DNS egress lock: the outside port 53 is unreachable, Mistborn's is fine.
     assert!(!cli1.udp_answers(INET, 53), "DNS left the tunnel");
@@ -297,4 +342,70 @@ async fn firewall_gates_tunnel_clients_for_real() {
     );
     fw.stop().await;
     dp.stop().await;
+}
+
+/// Fail closed: while the firewall cannot apply (here it cannot even enter its namespace), the
+/// data plane brings the interface up but configures no peer, and says why; with
+/// `firewall.fail_closed = false` the peers come up regardless.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_peer_while_the_firewall_cannot_apply() {
+    if !require(
+        "no_peer_while_the_firewall_cannot_apply",
+        &["ip", "wg", "wireguard-go", "nft"],
+    ) {
+        return;
+    }
+    let srv = Netns::new("mbfc");
+    let dir = tempfile::tempdir().unwrap();
+    let iface = unique("mbfc");
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        endpoint: "10.231.1.1".into(),
+        ..Config::default()
+    };
+    config.wireguard.interface = iface.clone();
+    config.wireguard.backend = mistborn_core::config::DataplaneBackend::Userspace;
+    config.wireguard.status_interval_ms = 100;
+    config.wireguard.keep_on_stop = false;
+    let broken = FirewallOptions {
+        netns: Some(std::path::PathBuf::from(format!(
+            "/run/netns/{}-gone",
+            srv.name
+        ))),
+        check_interval: Duration::from_millis(200),
+        refresh_interval: None,
+    };
+    for fail_closed in [true, false] {
+        config.firewall.fail_closed = fail_closed;
+        let m = Mistborn::open(config.clone()).await.unwrap();
+        let profiles = m.peers().list(&Actor::System).await.unwrap();
+        assert_eq!(profiles.len(), 1, "the admin's default profile");
+        let fw = FirewallPlane::start_with(&m, broken.clone());
+        let fst = fw.settled().await;
+        assert!(!fst.on, "{fst:?}");
+        let mut dpo = DataPlaneOptions::from_config(m.config());
+        dpo.netns = Some(srv.path());
+        dpo.gate = Some(fw.handle().peer_gate());
+        let dp = DataPlane::start_with(&m, dpo);
+        let st = dp.settled().await;
+        // The interface is up either way (wireguard-go answers `wg show`).
+        let peers = || srv.exec_ok(&["wg", "show", &iface, "peers"]);
+        if fail_closed {
+            assert!(!st.on, "{st:?}");
+            let why = st.reason.clone().unwrap_or_default();
+            assert!(
+                why.contains("firewall") && why.contains("-gone"),
+                "the status does not say why: {why}"
+            );
+            // Several ticks later still nothing.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            assert_eq!(peers().trim(), "", "a peer came up without the firewall");
+        } else {
+            assert!(st.on, "{st:?}");
+            assert_eq!(peers().trim(), profiles[0].public_key.to_base64());
+        }
+        fw.stop().await;
+        dp.stop().await;
+        m.close().await;
+    }
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use mistborn_core::config::DataplaneBackend;
 use mistborn_core::firewall::{FirewallOptions, FirewallPlane, ForwardingStatus};
-use mistborn_core::wireguard::DataPlane;
+use mistborn_core::wireguard::{DataPlane, DataPlaneOptions};
 use mistborn_core::{Config, Error, FirstStart, Mistborn, Result};
 use mistborn_http::AppState;
 use tokio::net::TcpListener;
@@ -72,28 +72,9 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
         .local_addr()
         .map_err(|e| Error::Config(format!("listener address: {e}")))?;
     println!("data dir: {}", data_dir.display());
-    // The data plane never stops the API: when it cannot run, it says why (here and in
-    // GET /api/v1/status) and retries on every status tick.
-    let dataplane = DataPlane::start(&m);
-    let st = dataplane.settled().await;
-    if st.on {
-        println!(
-            "WireGuard data plane: ON ({} backend, interface {}, UDP {})",
-            st.backend.map_or("?", |b| b.as_str()),
-            st.interface,
-            st.listen_port
-        );
-    } else {
-        println!(
-            "WireGuard data plane: OFF: {}; serving the API anyway",
-            st.reason.as_deref().unwrap_or("unknown reason")
-        );
-    }
-    for s in &st.skipped {
-        println!("skipped profile {}: {}", s.id, s.reason);
-    }
-    // The firewall runs in the daemon's own network namespace, after the tunnel interface exists
-    // (its rules name it). Like the data plane it never stops the API; it retries on its timer.
+    // The firewall runs in the daemon's own network namespace, before the data plane: its gate
+    // keeps peers off the tunnel until the table is in force (firewall.fail_closed). Like the
+    // data plane it never stops the API; it retries on its timer.
     // It belongs to the data plane: with `wireguard.backend = "none"` it is off too, so an
     // API-only server never touches the ruleset of the namespace it runs in. Coppercloud
     // downloads run in the upkeep task, not in the reconciler.
@@ -128,6 +109,32 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
         }
         Some(firewall)
     };
+    // The data plane never stops the API: when it cannot run, it says why (here and in
+    // GET /api/v1/status) and retries on every status tick.
+    let dataplane = DataPlane::start_with(
+        &m,
+        DataPlaneOptions {
+            gate: firewall.as_ref().map(|f| f.handle().peer_gate()),
+            ..DataPlaneOptions::from_config(m.config())
+        },
+    );
+    let st = dataplane.settled().await;
+    if st.on {
+        println!(
+            "WireGuard data plane: ON ({} backend, interface {}, UDP {})",
+            st.backend.map_or("?", |b| b.as_str()),
+            st.interface,
+            st.listen_port
+        );
+    } else {
+        println!(
+            "WireGuard data plane: OFF: {}; serving the API anyway",
+            st.reason.as_deref().unwrap_or("unknown reason")
+        );
+    }
+    for s in &st.skipped {
+        println!("skipped profile {}: {}", s.id, s.reason);
+    }
     println!("serving the API on http://{local}/api/v1 (OpenAPI at /api/v1/openapi.json)");
 
     let shutdown = Shutdown::new();
