@@ -246,6 +246,15 @@ say "link $(ip link show mistborn0 >/dev/null 2>&1 && echo yes || echo no)"
 say "dns $(dns_query)"
 wgo=$(wgo_pid)
 say "wireguard-go ${wgo:-none}"
+# The DNS sockets passed to the service must not leak into wireguard-go (it outlives the service
+# and would keep port 53 bound after the socket unit stops).
+inodes=$(awk '$2 ~ /:0035$/ {print $10}' /proc/net/udp /proc/net/udp6 /proc/net/tcp /proc/net/tcp6 | sort -u)
+leaked=0
+for fd in /proc/${wgo:-0}/fd/*; do
+  link=$(readlink "$fd" 2>/dev/null) || continue
+  for i in $inodes; do [ "$link" = "socket:[$i]" ] && leaked=$((leaked + 1)); done
+done
+say "dns-sockets $(echo $inodes | wc -w) in-wireguard-go $leaked"
 systemctl restart mistborn.service
 say "api-after-restart $(wait_api)"
 say "wireguard-go-after-restart $(wgo_pid)"
@@ -317,7 +326,10 @@ done
 check "stopped inactive"
 check "service-after-query active"
 wgo=$(sed -n 's/^CHECK wireguard-go \(.*\)/\1/p' <<<"$out")
-if [ "$wgo" != none ]; then check "wireguard-go-after-restart $wgo"; fi
+if [ "$wgo" != none ]; then
+  check "wireguard-go-after-restart $wgo"
+  check "dns-sockets 4 in-wireguard-go 0"
+fi
 check "api-after-restart HTTP/1.1 200 OK"
 check "uninstall rc 0"
 check "units-after-uninstall 0"

@@ -26,6 +26,14 @@ struct Inherited {
     addr: SocketAddr,
 }
 
+/// Takes the sockets a service manager passed to this process for DNS (if any) and marks them
+/// close-on-exec; returns how many. The resolver does this when it starts, but a program that
+/// starts child processes before (the data plane starts wireguard-go) must call it first, or the
+/// children inherit the sockets and keep the port bound after the socket unit is gone.
+pub fn take_passed_sockets() -> usize {
+    all().len()
+}
+
 /// The passed sockets of this process (empty when none were passed to it).
 fn all() -> &'static [Inherited] {
     static FDS: OnceLock<Vec<Inherited>> = OnceLock::new();

@@ -22,6 +22,7 @@ pub mod zone;
 
 pub use config::{BlockedAnswer, DnsConfig, UpstreamConfig, UpstreamProtocol};
 pub use handler::{DnsHandler, DnsState};
+pub use inherited::take_passed_sockets;
 pub use lists::{ParsedList, parse_list};
 pub use log::{Outcome, QueryEvent, QueryLogger};
 pub use matcher::{BlockReason, Filter, FilterBuilder, Verdict};

@@ -29,6 +29,8 @@ async fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     init_logging(matches!(cli.command, Command::Serve { .. }));
+    // Before any child process starts: DNS sockets passed by systemd must not leak into them.
+    mistborn_core::dns::take_passed_sockets();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
