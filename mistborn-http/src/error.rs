@@ -27,6 +27,17 @@ pub enum ApiError {
         /// What is wrong and what is expected.
         message: String,
     },
+    /// Refused by HTTP itself before any rule ran: a method the route does not have (405), a body
+    /// over the size limit (413). These have no core counterpart, so they carry their status.
+    #[error("{message}")]
+    Http {
+        /// The 4xx status.
+        status: StatusCode,
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// What is wrong and what is expected.
+        message: String,
+    },
     /// A part of the server the request needs is not running (e.g. the firewall without root).
     #[error("{message}")]
     Unavailable {
@@ -76,13 +87,22 @@ impl ApiError {
         )
     }
 
-    /// The route exists but not with this method.
+    /// The route exists but not with this method (the router adds the `Allow` header).
     pub fn method_not_allowed() -> Self {
-        Self::request(
-            ErrorKind::InvalidInput,
-            "method_not_allowed",
-            "this endpoint does not accept that HTTP method",
-        )
+        ApiError::Http {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "method_not_allowed",
+            message: "this endpoint does not accept that HTTP method; the Allow header lists those it does".into(),
+        }
+    }
+
+    /// The request body is larger than `limit` bytes.
+    pub fn body_too_large(limit: usize) -> Self {
+        ApiError::Http {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "body_too_large",
+            message: format!("the request body is larger than the limit of {limit} bytes"),
+        }
     }
 
     /// No or a malformed `Authorization` header.
@@ -107,6 +127,7 @@ impl ApiError {
         match self {
             ApiError::Core(e) => e.kind(),
             ApiError::Request { kind, .. } => *kind,
+            ApiError::Http { .. } => ErrorKind::InvalidInput,
             ApiError::Unavailable { .. } => ErrorKind::Internal,
         }
     }
@@ -115,14 +136,18 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Core(e) => e.code(),
-            ApiError::Request { code, .. } | ApiError::Unavailable { code, .. } => code,
+            ApiError::Request { code, .. }
+            | ApiError::Http { code, .. }
+            | ApiError::Unavailable { code, .. } => code,
         }
     }
 
     /// The HTTP status: the one place where error kinds become status codes.
     pub fn status(&self) -> StatusCode {
-        if let ApiError::Unavailable { .. } = self {
-            return StatusCode::SERVICE_UNAVAILABLE;
+        match self {
+            ApiError::Unavailable { .. } => return StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Http { status, .. } => return *status,
+            _ => {}
         }
         match self.kind() {
             ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
@@ -178,6 +203,9 @@ impl IntoResponse for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::body_too_large(crate::server::JSON_BODY_LIMIT);
+        }
         let code = match r {
             JsonRejection::MissingJsonContentType(_) => "unsupported_content_type",
             JsonRejection::BytesRejection(_) => "unreadable_body",

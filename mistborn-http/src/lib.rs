@@ -17,5 +17,5 @@ pub mod ui;
 
 pub use api::{spec, spec_json};
 pub use error::ApiError;
-pub use server::{router, serve};
+pub use server::{JSON_BODY_LIMIT, router, serve};
 pub use state::AppState;

@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::response::Response;
 use tokio::net::TcpListener;
@@ -10,11 +11,16 @@ use tokio::net::TcpListener;
 use crate::error::InternalFault;
 use crate::state::AppState;
 
+/// The largest request body a JSON operation reads, bytes; a larger one gets 413 naming it. A route
+/// that takes bigger uploads sets its own `DefaultBodyLimit` (the innermost layer wins).
+pub const JSON_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
 /// The whole HTTP app over `state`. Tests drive it with `tower::ServiceExt::oneshot`, no port needed.
 pub fn router(state: AppState) -> Router {
     crate::api::routes()
         .route("/auth/forward", axum::routing::any(crate::forward::forward))
         .route("/", axum::routing::get(crate::ui::index))
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(middleware::map_response(log_internal_errors))
         .with_state(state)
 }

@@ -113,9 +113,6 @@ async fn unknown_ids_and_routes_are_404_json() {
     app.call(Method::DELETE, "/api/v1/users/nobody", Some(&t), None)
         .await
         .assert_error(StatusCode::NOT_FOUND, "not_found");
-    app.call(Method::PATCH, "/api/v1/users", Some(&t), Some(json!({})))
-        .await
-        .assert_error(StatusCode::BAD_REQUEST, "method_not_allowed");
     app.get("/api/v1/profiles?user=nobody", &t)
         .await
         .assert_error(StatusCode::NOT_FOUND, "not_found");
@@ -243,4 +240,101 @@ async fn full_pool_is_409_and_deleting_frees_an_address() {
         .post("/api/v1/profiles", &t, json!({"name": "again"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+}
+
+/// A method the route does not have is 405 with `Allow` listing the ones it has, and changes nothing.
+#[tokio::test]
+async fn unsupported_methods_are_405_with_allow() {
+    let app = TestApp::new().await;
+    let t = app.admin.clone();
+    let r = app
+        .call(Method::PATCH, "/api/v1/users", Some(&t), Some(json!({})))
+        .await;
+    r.assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    assert_eq!(
+        allow(&r.headers),
+        ["GET", "HEAD", "POST"],
+        "{:?}",
+        r.headers
+    );
+    let id = app.admin_default_profile().await;
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/profiles/{id}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    r.assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    assert_eq!(allow(&r.headers), ["DELETE", "GET", "HEAD", "PATCH"]);
+    // Without a token too: the method is wrong whoever asks.
+    let r = app.call(Method::DELETE, "/api/v1/me", None, None).await;
+    r.assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    assert_eq!(allow(&r.headers), ["GET", "HEAD"]);
+    assert_eq!(
+        app.get("/api/v1/profiles", &t)
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+fn allow(headers: &axum::http::HeaderMap) -> Vec<String> {
+    let mut methods: Vec<String> = headers
+        .get(header::ALLOW)
+        .expect("an Allow header")
+        .to_str()
+        .unwrap()
+        .split(',')
+        .map(|m| m.trim().to_string())
+        .collect();
+    methods.sort();
+    methods
+}
+
+/// A body over the JSON limit is 413 naming the limit, with or without a Content-Length, and
+/// creates nothing; a body just under it is read (and refused for what it says, not its size).
+#[tokio::test]
+async fn bodies_over_the_limit_are_413_naming_it() {
+    let app = TestApp::new().await;
+    let limit = mistborn_http::JSON_BODY_LIMIT;
+    let name = |len: usize| format!("{{\"name\": \"{}\"}}", "x".repeat(len - 12));
+    for chunked in [false, true] {
+        let body = name(limit + 1);
+        assert_eq!(body.len(), limit + 1);
+        let body = if chunked {
+            // No Content-Length: the limit must hold while the body streams in.
+            let chunks = body
+                .into_bytes()
+                .chunks(64 * 1024)
+                .map(|c| Ok::<_, std::io::Error>(axum::body::Bytes::copy_from_slice(c)))
+                .collect::<Vec<_>>();
+            Body::from_stream(futures_util::stream::iter(chunks))
+        } else {
+            Body::from(body)
+        };
+        let req = Request::post("/api/v1/profiles")
+            .header(header::AUTHORIZATION, format!("Bearer {}", app.admin))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .unwrap();
+        let r = app.request(req).await;
+        r.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+        let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(message.contains(&limit.to_string()), "{message}");
+    }
+    let req = Request::post("/api/v1/profiles")
+        .header(header::AUTHORIZATION, format!("Bearer {}", app.admin))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(name(limit)))
+        .unwrap();
+    app.request(req)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_input");
+    let list = app.get("/api/v1/profiles", &app.admin).await.json();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
 }
