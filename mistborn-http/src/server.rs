@@ -4,6 +4,7 @@ use std::future::Future;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
 use axum::middleware;
 use axum::response::Response;
 use tokio::net::TcpListener;
@@ -19,10 +20,38 @@ pub const JSON_BODY_LIMIT: usize = 2 * 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     crate::api::routes()
         .route("/auth/forward", axum::routing::any(crate::forward::forward))
-        .route("/", axum::routing::get(crate::ui::index))
+        .merge(crate::ui::routes())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(middleware::map_response(security_headers))
         .layer(middleware::map_response(log_internal_errors))
         .with_state(state)
+}
+
+/// Headers that keep browsers from misusing responses: no content sniffing, no framing (against
+/// clickjacking the sign-in page), and a Content-Security-Policy: the page's own for HTML, nothing
+/// at all for everything else (API JSON is never a document that should load anything).
+async fn security_headers(mut response: Response) -> Response {
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    let csp = if html {
+        crate::ui::PAGE_CSP
+    } else {
+        "default-src 'none'; frame-ancestors 'none'"
+    };
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(csp),
+    );
+    response
 }
 
 /// Logs server faults once; clients only see that something failed inside.
