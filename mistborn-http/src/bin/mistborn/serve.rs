@@ -154,18 +154,15 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
     }
     // Further background tasks (data-plane reconciler, DNS, ...) are spawned into `tasks` here
     // with `shutdown.wait()`; a task that ends early stops the whole server.
+    // DNS is stopped last (below): clients keep their answers while everything else stops.
+    let mut dns = None;
     if m.config().dns.enabled {
         // Without the tunnel addresses (no data plane) or the right to bind port 53 the resolver
         // cannot start: say so and keep serving the API.
         match mistborn_core::dns::Resolver::start(&m).await {
-            Ok(dns) => {
-                println!("serving DNS on {:?} (UDP and TCP)", dns.local_addrs());
-                let stop = shutdown.wait();
-                tasks.spawn(async move {
-                    stop.await;
-                    dns.shutdown().await;
-                    Ok("DNS")
-                });
+            Ok(resolver) => {
+                println!("serving DNS on {:?} (UDP and TCP)", resolver.local_addrs());
+                dns = Some(resolver);
             }
             Err(e) => println!("DNS resolver: OFF ({e}); set [dns] listen to serve elsewhere"),
         }
@@ -220,6 +217,9 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
             "WireGuard interface {} taken down (wireguard.keep_on_stop = false)",
             wg.interface
         );
+    }
+    if let Some(dns) = dns {
+        dns.shutdown().await;
     }
     m.close().await;
     outcome
