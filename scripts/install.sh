@@ -292,6 +292,15 @@ SystemCallErrorNumber=EPERM
 WantedBy=multi-user.target
 EOF
 
+if [ $UNITS_CHANGED = 1 ] && systemd_running; then systemctl daemon-reload; fi
+# Another DNS server on the wildcard address (dnsmasq, bind9, ...) keeps the socket unit from
+# binding port 53 on the tunnel addresses: name it (it is not ours to stop).
+if command -v ss >/dev/null; then
+  while read -r line; do
+    say "warning: port 53 is taken on all addresses, so mistborn-dns.socket cannot bind $DNS_V4:53: $line"
+  done < <(ss -Hlntup 2>/dev/null | awk '$5 ~ /^(0\.0\.0\.0|\[::\]|\*):53$/ {print $1, $5, $7}')
+fi
+
 # --- install or upgrade the binary ------------------------------------------------------------------
 db_file() { # the SQLite file, or nothing when the database is PostgreSQL
   if grep -qE '^[[:space:]]*database_url[[:space:]]*=[[:space:]]*"postgres' "$CONF" 2>/dev/null; then return 0; fi
@@ -383,7 +392,6 @@ fi
 if no_start; then
   systemd_running || say "systemd is not running here: units enabled, not started"
 else
-  [ $UNITS_CHANGED = 1 ] && systemctl daemon-reload
   systemctl is-active -q mistborn-dns.socket || { systemctl start mistborn-dns.socket; CHANGED=1; }
   if ! systemctl is-active -q mistborn.service; then
     systemctl start mistborn.service; changed "started mistborn.service"
