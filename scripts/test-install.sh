@@ -10,7 +10,8 @@
 #   4. a failed migration (the newest migration's row removed, so re-applying it fails): the
 #      installer fails, says how to restore, and the database file and installed binary are
 #      exactly as before;
-#   5. boot the root with `systemd-nspawn -b` in its own network namespace: the unit starts as the
+#   5. with systemd-resolved installed, a run turns its stub listener off;
+#   6. boot the root with `systemd-nspawn -b` in its own network namespace: the unit starts as the
 #      system user with only its two capabilities, serves the API and DNS (through the socket
 #      unit), survives a restart with wireguard-go still the same process, answers a query sent
 #      while it is stopped (the socket holds it and starts the service); uninstall.sh removes the
@@ -209,7 +210,19 @@ cmp -s "$ROOT/opt/mistborn/mistborn-next" "$ROOT/usr/local/bin/mistborn" || fail
 ls "$ROOT"/var/lib/mistborn/upgrade-* 2>/dev/null && fail "staging copy left behind"
 cp -p "$WORK/db.good" "$db"
 
-# --- 5. boot it ------------------------------------------------------------------------------------------
+# --- systemd-resolved: its stub listener is turned off ---------------------------------------------
+step "systemd-resolved present"
+mount --bind "$CACHE_DIR/apt-archives" "$ROOT/var/cache/apt/archives"
+chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+  systemd-resolved >"$WORK/out" 2>&1 || { unmount_all; cat "$WORK/out"; fail "cannot install systemd-resolved"; }
+unmount_all
+run_installer /opt/mistborn/mistborn-next || { show; fail "install.sh with systemd-resolved failed"; }
+grep -qx "DNSStubListener=no" "$ROOT/etc/systemd/resolved.conf.d/mistborn.conf" \
+  || fail "resolved's stub listener not turned off"
+[ "$(readlink "$ROOT/etc/resolv.conf")" = /run/systemd/resolve/resolv.conf ] \
+  || fail "/etc/resolv.conf still points at the stub: $(readlink "$ROOT/etc/resolv.conf")"
+
+# --- 6. boot it ------------------------------------------------------------------------------------------
 step "boot with systemd-nspawn -b"
 cat >"$ROOT/opt/mistborn/check.sh" <<'EOF'
 #!/bin/bash
@@ -237,6 +250,8 @@ dns_query() { # home.mistborn A at the tunnel address through the socket unit ->
 }
 wgo_pid() { for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = wireguard-go ] && { echo "${p#/proc/}"; return; }; done; }
 say "api $(wait_api)"
+# systemd-resolved runs without its stub on 127.0.0.53:53 (0035007F... in /proc/net/udp)
+say "resolved $(systemctl is-active systemd-resolved) stub $(grep -c ' 3500007F:0035 ' /proc/net/udp)"
 say "service $(systemctl is-active mistborn.service) socket $(systemctl is-active mistborn-dns.socket)"
 pid=$(systemctl show -p MainPID --value mistborn.service)
 say "user $(stat -c %U /proc/$pid)"
@@ -309,6 +324,7 @@ out=$(cat "$ROOT/root/check.out")
 check() { grep -qx "CHECK $1" <<<"$out" || { echo "$out"; fail "in the booted root, expected: $1"; }; }
 check "api HTTP/1.1 200 OK"
 check "service active socket active"
+check "resolved active stub 0"
 check "user mistborn"
 # CAP_NET_ADMIN (12) and CAP_NET_BIND_SERVICE (10) only
 check "CapEff 0000000000001400"
