@@ -54,13 +54,15 @@ no_start() { [ "${MISTBORN_NO_START:-0}" = 1 ] || ! systemd_running; }
 
 # --- packages ---------------------------------------------------------------------------------
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+APT_UPDATED=0
+apt_update() { if [ $APT_UPDATED = 0 ]; then apt-get update -q >/dev/null; APT_UPDATED=1; fi; }
 apt_install() {
   local missing=() p
   for p in "$@"; do installed "$p" || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
   say "installing packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null
+  apt_update
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
   CHANGED=1
 }
@@ -73,7 +75,8 @@ if [ "$WG_GO" = yes ] || { [ "$WG_GO" = auto ] && ! kernel_wireguard; }; then
   packages+=(wireguard-go)
 fi
 if [ "$PROXY" = managed ]; then
-  if installed caddy || apt-cache show caddy >/dev/null 2>&1; then
+  if installed caddy || apt-cache show caddy >/dev/null 2>&1 \
+     || { apt_update; apt-cache show caddy >/dev/null 2>&1; }; then
     packages+=(caddy)
   else
     say "caddy is not in this system's apt sources: writing [proxy] mode = \"off\" (add Caddy's apt repository and set mode = \"managed\" for the sign-in page)"
@@ -90,7 +93,7 @@ else
   src=$(cd "$(dirname "$0")/.." && pwd)
   [ -f "$src/Cargo.toml" ] || die "no source checkout beside this script: set MISTBORN_BINARY"
   command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) or set MISTBORN_BINARY"
-  apt_install clang libclang-dev pkg-config gcc libc6-dev
+  apt_install clang libclang-dev pkg-config gcc libc6-dev linux-libc-dev   # as scripts/run.sh
   say "building mistborn (cargo build --release; several minutes the first time)"
   (cd "$src" && cargo build --release --locked --bin mistborn)
   NEW_BIN=$src/target/release/mistborn
