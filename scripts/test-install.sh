@@ -14,7 +14,8 @@
 #   6. boot the root with `systemd-nspawn -b` in its own network namespace: the unit starts as the
 #      system user with only its two capabilities, serves the API and DNS (through the socket
 #      unit), survives a restart with wireguard-go still the same process, answers a query sent
-#      while it is stopped (the socket holds it and starts the service); uninstall.sh removes the
+#      while it is stopped (the socket holds it and starts the service), is upgraded in place
+#      (installer with systemd running) and then left alone by a second run; uninstall.sh removes the
 #      units and the nftables table and keeps the data.
 # From the cached root: ~25-35 s. Fresh (debootstrap): 168 s measured on 2 loaded cores.
 # VERBOSE=1 prints the booted root's journal of the service too.
@@ -280,6 +281,16 @@ say "stopped $(systemctl is-active mistborn.service)"
 say "dns-while-stopped $(dns_query 15)"
 say "service-after-query $(systemctl is-active mistborn.service)"
 say "security $(systemd-analyze security --no-pager mistborn.service 2>&1 | tail -1)"
+# An upgrade on the running system (the installed binary is mistborn-next): stop, back up, migrate,
+# start; then a second run changes nothing and restarts nothing.
+MISTBORN_BINARY=/opt/mistborn/mistborn /opt/mistborn/scripts/install.sh >/root/upgrade.out 2>&1
+say "upgrade rc $? $(grep -c 'upgraded /usr/local/bin/mistborn' /root/upgrade.out)"
+say "api-after-upgrade $(wait_api)"
+say "wireguard-go-after-upgrade $(wgo_pid)"
+say "dns-after-upgrade $(dns_query)"
+pid_before=$(systemctl show -p MainPID --value mistborn.service)
+MISTBORN_BINARY=/opt/mistborn/mistborn /opt/mistborn/scripts/install.sh >/root/again.out 2>&1
+say "again rc $? $(grep -c 'nothing to change' /root/again.out) same-pid $([ "$(systemctl show -p MainPID --value mistborn.service)" = "$pid_before" ] && echo yes || echo no)"
 /opt/mistborn/scripts/uninstall.sh
 say "uninstall rc $?"
 say "units-after-uninstall $(ls /etc/systemd/system/mistborn* 2>/dev/null | wc -l)"
@@ -333,7 +344,7 @@ check "CapAmb 0000000000001400"
 check "NoNewPrivs 1"
 check "nft yes"
 check "link yes"
-for what in dns dns-while-stopped; do
+for what in dns dns-while-stopped dns-after-upgrade; do
   answer=$(sed -n "s/^CHECK $what //p" <<<"$out")
   # id 1234, a response (QR), NOERROR, one answer
   [ "${answer:0:4}" = 1234 ] && [ $(( 0x${answer:4:2} & 0x80 )) -ne 0 ] && [ $(( 0x${answer:6:2} & 0x0f )) -eq 0 ] \
@@ -347,6 +358,10 @@ if [ "$wgo" != none ]; then
   check "dns-sockets 4 in-wireguard-go 0"
 fi
 check "api-after-restart HTTP/1.1 200 OK"
+check "upgrade rc 0 1"
+check "api-after-upgrade HTTP/1.1 200 OK"
+check "again rc 0 1 same-pid yes"
+if [ "$wgo" != none ]; then check "wireguard-go-after-upgrade $wgo"; fi
 check "uninstall rc 0"
 check "units-after-uninstall 0"
 check "nft-after-uninstall no"
