@@ -252,6 +252,116 @@ fn manage_everything_backup_restore_and_restart() {
     assert!(!ok(&dir, &["peer", "list"]).contains("laptop"));
 }
 
+/// The columns of `name`'s row in `peer list --user bob`: id, user, name, kind, c2c, port, ...
+fn bobs_row(dir: &Path, name: &str) -> Vec<String> {
+    ok(dir, &["peer", "list", "--user", "bob"])
+        .lines()
+        .map(|l| l.split_whitespace().map(String::from).collect::<Vec<_>>())
+        .find(|cols| cols.get(2).map(String::as_str) == Some(name))
+        .unwrap_or_else(|| panic!("no profile {name} of bob"))
+}
+
+#[test]
+fn peer_update_changes_each_field_and_nothing_on_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["init"]);
+    ok(dir, &["user", "add", "bob", "--password", "long enough"]);
+    ok(dir, &["peer", "add", "phone", "--user", "bob"]);
+    ok(dir, &["peer", "add", "laptop", "--user", "bob"]);
+    let row = bobs_row(dir, "phone");
+    assert_eq!(row[3..6], ["wireguard", "no", "default"], "{row:?}");
+    let (id, v4) = (row[0].clone(), row[6].clone());
+    let update = |args: &[&str]| {
+        let mut all = vec!["peer", "update", "tablet", "--user", "bob"];
+        all.extend_from_slice(args);
+        ok(dir, &all)
+    };
+
+    // Each field on its own; the rest (addresses, keys, the other fields) stays.
+    let out = ok(
+        dir,
+        &[
+            "peer", "update", "phone", "--user", "bob", "--name", "tablet",
+        ],
+    );
+    assert!(out.contains("updated profile 'tablet' of 'bob'"), "{out}");
+    let row = bobs_row(dir, "tablet");
+    assert_eq!((&row[0], &row[6]), (&id, &v4), "{row:?}");
+    update(&["--kind", "mfa"]);
+    assert_eq!(bobs_row(dir, "tablet")[3..6], ["mfa", "no", "default"]);
+    update(&["--client-to-client", "true"]);
+    assert_eq!(bobs_row(dir, "tablet")[3..6], ["mfa", "yes", "default"]);
+    update(&["--port", "udp443"]);
+    assert_eq!(bobs_row(dir, "tablet")[3..6], ["mfa", "yes", "udp443"]);
+    let conf = ok(dir, &["getconf", "tablet", "--user", "bob", "--no-qr"]);
+    assert!(conf.contains(":443\n"), "{conf}");
+    // By id, several fields at once.
+    ok(
+        dir,
+        &[
+            "peer",
+            "update",
+            &id,
+            "--kind",
+            "wireguard",
+            "--client-to-client",
+            "false",
+            "--port",
+            "udp53",
+        ],
+    );
+    assert_eq!(bobs_row(dir, "tablet")[3..6], ["wireguard", "no", "udp53"]);
+
+    // Bad input: a clear error, nothing changes.
+    let before = ok(dir, &["peer", "list"]);
+    let long = "x".repeat(65);
+    for bad in ["   ", long.as_str()] {
+        let err = fails(
+            dir,
+            &["peer", "update", "tablet", "--user", "bob", "--name", bad],
+        );
+        assert!(err.contains("profile name"), "{err}");
+    }
+    let err = fails(
+        dir,
+        &[
+            "peer", "update", "tablet", "--user", "bob", "--name", "laptop",
+        ],
+    );
+    assert!(
+        err.contains("already has a profile named 'laptop'"),
+        "{err}"
+    );
+    let err = fails(dir, &["peer", "update", "tablet", "--user", "bob"]);
+    assert!(err.contains("nothing to change"), "{err}");
+    fails(
+        dir,
+        &["peer", "update", "nothing", "--user", "bob", "--name", "x"],
+    );
+    fails(
+        dir,
+        &[
+            "peer", "update", "tablet", "--user", "nobody", "--kind", "mfa",
+        ],
+    );
+    for bad in [
+        ["--kind", "ipsec"],
+        ["--port", "udp8080"],
+        ["--client-to-client", "maybe"],
+    ] {
+        let mut args = vec!["peer", "update", "tablet", "--user", "bob"];
+        args.extend_from_slice(&bad);
+        let out = mistborn(dir, &args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", show(&out));
+    }
+    assert_eq!(
+        ok(dir, &["peer", "list"]),
+        before,
+        "a failed update changed something"
+    );
+}
+
 #[test]
 fn bad_input_fails_clearly_and_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();

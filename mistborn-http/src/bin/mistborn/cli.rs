@@ -214,6 +214,28 @@ pub enum PeerCommand {
         #[arg(long, value_name = "USER")]
         user: Option<String>,
     },
+    /// Change a profile: name, kind, client-to-client, port (the rest stays). Bad input changes
+    /// nothing.
+    Update {
+        /// Profile id, or name among the user's profiles.
+        #[arg(value_name = "ID|NAME")]
+        profile: String,
+        /// Owner of a profile given by name (default: admin).
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// New name, unique per user.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// `wireguard` or `mfa`.
+        #[arg(long, value_parser = ["wireguard", "mfa"])]
+        kind: Option<String>,
+        /// Let other opted-in tunnel clients reach this device (`true` or `false`).
+        #[arg(long, value_name = "BOOL")]
+        client_to_client: Option<bool>,
+        /// UDP port the device dials: `default`, `udp53` or `udp443`.
+        #[arg(long, value_parser = ["default", "udp53", "udp443"])]
+        port: Option<String>,
+    },
     /// Delete a profile; its addresses become free.
     Remove {
         /// Profile id, or name among the user's profiles.

@@ -1,7 +1,7 @@
 //! `mistborn peer ...` and `mistborn getconf`: WireGuard profiles, as the host's operator.
 
-use mistborn_core::peers::{NewPeer, Peer, PeerId};
-use mistborn_core::{ADMIN_USERNAME, Actor, DEFAULT_PROFILE, Mistborn, Result};
+use mistborn_core::peers::{NewPeer, Peer, PeerId, PeerUpdate};
+use mistborn_core::{ADMIN_USERNAME, Actor, DEFAULT_PROFILE, Error, Mistborn, Result};
 
 use crate::cli::PeerCommand;
 use crate::output::table;
@@ -80,6 +80,48 @@ pub async fn peer(m: &Mistborn, cmd: PeerCommand) -> Result<()> {
                     ],
                     &rows
                 )
+            );
+        }
+        PeerCommand::Update {
+            profile,
+            user,
+            name,
+            kind,
+            client_to_client,
+            port,
+        } => {
+            let change = PeerUpdate {
+                name,
+                kind: kind.map(|k| k.parse()).transpose()?,
+                client_to_client,
+                listen_port: port.map(|p| p.parse()).transpose()?,
+            };
+            let PeerUpdate {
+                name,
+                kind,
+                client_to_client,
+                listen_port,
+            } = &change;
+            if name.is_none()
+                && kind.is_none()
+                && client_to_client.is_none()
+                && listen_port.is_none()
+            {
+                return Err(Error::invalid(
+                    "change",
+                    "nothing to change: give --name, --kind, --client-to-client or --port",
+                ));
+            }
+            let p = find(m, &profile, user.as_deref()).await?;
+            let p = m.peers().update(ME, p.id.as_str(), change).await?;
+            println!(
+                "updated profile '{}' of '{}' ({}): kind {}, client-to-client {}, port {}",
+                p.name,
+                p.username,
+                p.id,
+                p.kind.as_str(),
+                if p.client_to_client { "yes" } else { "no" },
+                p.listen_port.as_str()
             );
         }
         PeerCommand::Remove { profile, user } => {
