@@ -127,6 +127,7 @@ fn main() {
         external_interface: Some("eth0".into()),
         admin_source: None,
         ssh_port: 22,
+        redirect_interfaces: vec![],
         web_ports: vec![80, 443],
         container_bridges: vec!["docker0".into(), "br-*".into()],
         resolver_uid: None,

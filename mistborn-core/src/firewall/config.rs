@@ -24,6 +24,12 @@ pub struct FirewallConfig {
     pub ssh_port: u16,
     /// TCP ports of Mistborn's web front (reverse proxy, API) reachable from the tunnel.
     pub web_ports: Vec<u16>,
+    /// Interfaces (names or `prefix*` patterns) on which the alternate ports (UDP 53 and 443 of
+    /// profiles that dial them) lead to WireGuard. Empty (the default): every interface but the
+    /// tunnel, loopback and container bridges, e.g. a LAN beside the WAN. Only packets addressed
+    /// to this host are redirected; name interfaces here when the host serves DNS or UDP 443 on
+    /// some of them.
+    pub alternate_port_interfaces: Vec<String>,
     /// Name patterns of container-engine bridges (`*` wildcard at the end, as nft takes them).
     pub container_bridges: Vec<String>,
     /// The uid the resolver runs as: when set, DNS (53, 853) may leave the host only from it.
@@ -46,6 +52,7 @@ impl Default for FirewallConfig {
             external_interface: None,
             admin_source: None,
             ssh_port: 22,
+            alternate_port_interfaces: Vec::new(),
             web_ports: vec![80, 443],
             container_bridges: vec![
                 "docker0".into(),
@@ -83,6 +90,15 @@ impl FirewallConfig {
         if let Some(b) = self.container_bridges.iter().find(|b| !valid_ifname(b)) {
             return Err(Error::Config(format!(
                 "firewall.container_bridges: '{b}' is not an interface name or a 'prefix*' pattern"
+            )));
+        }
+        if let Some(i) = self
+            .alternate_port_interfaces
+            .iter()
+            .find(|i| !valid_ifname(i))
+        {
+            return Err(Error::Config(format!(
+                "firewall.alternate_port_interfaces: '{i}' is not an interface name or a 'prefix*' pattern"
             )));
         }
         if self.web_ports.contains(&0) || self.ssh_port == 0 {

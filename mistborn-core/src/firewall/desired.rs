@@ -70,6 +70,7 @@ pub(crate) fn input(
         external_interface,
         admin_source: c.firewall.admin_source,
         ssh_port: c.firewall.ssh_port,
+        redirect_interfaces: c.firewall.alternate_port_interfaces.clone(),
         web_ports: c.firewall.web_ports.clone(),
         container_bridges: c.firewall.container_bridges.clone(),
         resolver_uid: c.firewall.resolver_uid,

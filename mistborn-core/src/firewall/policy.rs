@@ -75,6 +75,9 @@ pub struct PolicyInput {
     pub admin_source: Option<IpNet>,
     /// SSH port.
     pub ssh_port: u16,
+    /// Where the alternate ports are redirected (empty: every interface but the tunnel,
+    /// loopback and container bridges).
+    pub redirect_interfaces: Vec<String>,
     /// Web ports of Mistborn itself.
     pub web_ports: Vec<u16>,
     /// Container bridge name patterns.
@@ -123,8 +126,11 @@ pub struct Structure {
     pub container_bridges: Vec<String>,
     /// Resolver uid.
     pub resolver_uid: Option<u32>,
-    /// Alternate UDP ports redirected to the WireGuard port on the external interface.
+    /// Alternate UDP ports redirected to the WireGuard port.
     pub redirect_ports: BTreeSet<u16>,
+    /// Where they are redirected (empty: every interface but the tunnel, loopback and
+    /// container bridges).
+    pub redirect_interfaces: Vec<String>,
     /// Coppercloud lists: allow lists first, then block lists, each by id.
     pub lists: Vec<ListSets>,
 }
@@ -232,6 +238,7 @@ pub fn policy(input: &PolicyInput) -> Policy {
             container_bridges: input.container_bridges.clone(),
             resolver_uid: input.resolver_uid,
             redirect_ports,
+            redirect_interfaces: input.redirect_interfaces.clone(),
             lists,
         },
         mfa_pending,

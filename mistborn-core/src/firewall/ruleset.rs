@@ -181,17 +181,31 @@ fn nat_chains(o: &mut String, s: &Structure) {
         o,
         "  chain prerouting {{\n    type nat hook prerouting priority dstnat; policy accept;"
     );
-    if let Some(ext) = &s.external_interface
-        && !s.redirect_ports.is_empty()
-    {
+    if !s.redirect_ports.is_empty() {
         let ports: Vec<u16> = s.redirect_ports.iter().copied().collect();
-        // Only on the external interface: the tunnel's own udp/53 is the resolver.
-        let _ = writeln!(
-            o,
-            "    iifname \"{ext}\" udp dport {} redirect to :{}",
+        let redirect = format!(
+            "fib daddr type local udp dport {} redirect to :{}",
             port_list(&ports),
             s.wireguard_port
         );
+        if s.redirect_interfaces.is_empty() {
+            // Every way in but the tunnel (its udp/53 is the resolver), loopback (the host's own
+            // queries) and container bridges; and only what is addressed to this host, so DNS
+            // and QUIC forwarded for containers pass untouched.
+            let _ = writeln!(
+                o,
+                "    iifname {{ \"{}\", \"lo\" }} return",
+                s.tunnel_interface
+            );
+            for b in &s.container_bridges {
+                let _ = writeln!(o, "    iifname \"{b}\" return");
+            }
+            let _ = writeln!(o, "    {redirect}");
+        } else {
+            for i in &s.redirect_interfaces {
+                let _ = writeln!(o, "    iifname \"{i}\" {redirect}");
+            }
+        }
     }
     o.push_str("  }\n");
     let _ = writeln!(

@@ -32,6 +32,7 @@ fn input() -> PolicyInput {
         external_interface: Some("eth0".into()),
         admin_source: Some("198.51.100.7/32".parse().unwrap()),
         ssh_port: 22,
+        redirect_interfaces: vec![],
         web_ports: vec![443, 80],
         container_bridges: vec!["docker0".into(), "br-*".into()],
         resolver_uid: None,
@@ -93,7 +94,9 @@ fn rendered_table_replaces_only_its_own_table_and_is_deterministic() {
         "iifname \"mistborn0\" tcp dport { 80, 443 } accept",
         "iifname \"mistborn0\" tcp dport 22 accept",
         "ip saddr 198.51.100.7/32 tcp dport 22 accept",
-        "iifname \"eth0\" udp dport 443 redirect to :51820",
+        "iifname { \"mistborn0\", \"lo\" } return",
+        "iifname \"br-*\" return",
+        "fib daddr type local udp dport 443 redirect to :51820",
         "oifname \"eth0\" ip saddr 10.15.91.0/24 masquerade",
         "oifname \"eth0\" ip6 saddr fd15:91::/64 masquerade",
         "iifname \"mistborn0\" ip saddr @mfa_pending4 drop",
@@ -160,12 +163,49 @@ fn rendered_table_replaces_only_its_own_table_and_is_deterministic() {
 }
 
 #[test]
-fn no_external_interface_means_no_masquerade_or_redirect() {
+fn no_external_interface_means_no_masquerade_but_still_the_alternate_ports() {
     let mut i = input();
     i.external_interface = None;
     let text = render(&policy(&i));
     assert!(!text.contains("masquerade"));
-    assert!(!text.contains("redirect"));
+    assert!(text.contains("fib daddr type local udp dport 443 redirect to :51820"));
+    // Without a profile on an alternate port nothing is redirected.
+    i.profiles.retain(|p| p.listen_port == ListenPort::Default);
+    assert!(!render(&policy(&i)).contains("redirect"));
+}
+
+#[test]
+fn alternate_ports_on_every_outside_interface_or_the_configured_ones() {
+    let mut i = input();
+    let prerouting = |text: &str| {
+        let start = text.find("chain prerouting {").unwrap();
+        text[start..start + text[start..].find("\n  }\n").unwrap()].to_string()
+    };
+    // Default: not on the tunnel, loopback or container bridges; everything else that is
+    // addressed to this host (the rule names no interface).
+    let p = prerouting(&render(&policy(&i)));
+    let lines: Vec<&str> = p.lines().skip(2).map(str::trim).collect();
+    assert_eq!(
+        lines,
+        [
+            "iifname { \"mistborn0\", \"lo\" } return",
+            "iifname \"docker0\" return",
+            "iifname \"br-*\" return",
+            "fib daddr type local udp dport 443 redirect to :51820",
+        ],
+        "{p}"
+    );
+    i.redirect_interfaces = vec!["eth0".into(), "lan*".into()];
+    let p = prerouting(&render(&policy(&i)));
+    let lines: Vec<&str> = p.lines().skip(2).map(str::trim).collect();
+    assert_eq!(
+        lines,
+        [
+            "iifname \"eth0\" fib daddr type local udp dport 443 redirect to :51820",
+            "iifname \"lan*\" fib daddr type local udp dport 443 redirect to :51820",
+        ],
+        "{p}"
+    );
 }
 
 #[test]

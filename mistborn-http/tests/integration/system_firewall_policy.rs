@@ -84,6 +84,9 @@ fn daemon_alternate_ports_reach_wireguard_and_keep_dns() {
         srv.udp_answers(INET, 53)
     });
 
+    // Two LAN devices beside the WAN, on the server's other interfaces (not the default route).
+    let (lan443, lan53) = (&g.cli1, &g.cli2);
+
     let iface = unique("mba");
     let mut settings = DaemonSettings::new(&iface, SERVER_EXT);
     settings.firewall = true;
@@ -95,6 +98,12 @@ fn daemon_alternate_ports_reach_wireguard_and_keep_dns() {
     let p53 = profile(&d, &admin, json!({"name": "p53", "listen_port": "udp53"}));
     assert_eq!(p53["listen_port"], "udp53", "{p53}");
     let table = wait_table(srv, "udp dport { 53, 443 } redirect to :51820");
+    let l443 = profile(
+        &d,
+        &admin,
+        json!({"name": "lan443", "listen_port": "udp443"}),
+    );
+    let l53 = profile(&d, &admin, json!({"name": "lan53", "listen_port": "udp53"}));
 
     let tmp = tempfile::tempdir().unwrap();
     let conf443 = d.cli_ok(&["getconf", "p443", "--no-qr"]);
@@ -109,6 +118,19 @@ fn daemon_alternate_ports_reach_wireguard_and_keep_dns() {
     );
     let _c443 = client_from_config(&dev443, &conf443, tmp.path(), &SUBNETS);
     let _c53 = client_from_config(&dev53, &conf53, tmp.path(), &SUBNETS);
+    // The LAN devices dial the server's address on their own segment.
+    let lan_conf = |name: &str, server: &str| {
+        d.cli_ok(&["getconf", name, "--no-qr"]).replace(
+            &format!("Endpoint = {SERVER_EXT}:"),
+            &format!("Endpoint = {server}:"),
+        )
+    };
+    let conf = lan_conf("lan443", "10.231.1.1");
+    assert!(conf.contains("Endpoint = 10.231.1.1:443\n"), "{conf}");
+    let _l443 = client_from_config(lan443, &conf, tmp.path(), &SUBNETS);
+    let conf = lan_conf("lan53", "10.231.2.1");
+    assert!(conf.contains("Endpoint = 10.231.2.1:53\n"), "{conf}");
+    let _l53 = client_from_config(lan53, &conf, tmp.path(), &SUBNETS);
     // Nothing listens on 443 or 53 of the external address: only the redirect to the WireGuard
     // port can complete these handshakes.
     let took = eventually("the udp/443 device reaches the server", true, || {
@@ -119,8 +141,25 @@ fn daemon_alternate_ports_reach_wireguard_and_keep_dns() {
         dev53.ping(SERVER_TUNNEL, 1, 1)
     });
     eprintln!("udp/53 tunnel up after {took:?}");
-    // The redirect is on the external interface only: the udp/53 device's DNS inside its
-    // tunnel is answered by Mistborn's resolver, not swallowed by WireGuard.
+    // The alternate ports work on every outside interface, not only the default route's (a LAN
+    // device's handshake used to be dropped as a probe).
+    let took = eventually("the LAN udp/443 device reaches the server", true, || {
+        lan443.ping(SERVER_TUNNEL, 1, 1)
+    });
+    eprintln!("LAN udp/443 tunnel up after {took:?}");
+    let took = eventually("the LAN udp/53 device reaches the server", true, || {
+        lan53.ping(SERVER_TUNNEL, 1, 1)
+    });
+    eprintln!("LAN udp/53 tunnel up after {took:?}");
+    for (name, p) in [("lan443", &l443), ("lan53", &l53)] {
+        let addr = p["address_v4"].as_str().unwrap();
+        assert!(
+            srv.ping(addr, 1, 1),
+            "{name} is not reached through its tunnel"
+        );
+    }
+    // Not on the tunnel: the udp/53 device's DNS inside its tunnel is answered by Mistborn's
+    // resolver, not swallowed by WireGuard.
     assert_eq!(dig_home(&dev53, SERVER_TUNNEL), SERVER_TUNNEL, "resolver");
     assert_eq!(dig_home(&dev443, SERVER_TUNNEL), SERVER_TUNNEL, "resolver");
     // And the host's own DNS: through Mistborn's resolver (locally generated, never redirected)
@@ -135,17 +174,25 @@ fn daemon_alternate_ports_reach_wireguard_and_keep_dns() {
         "the server lost its outside DNS to the udp/53 redirect"
     );
     assert!(
-        table.contains(&format!("iifname \"{}\" udp dport", g.ext)),
-        "{table}"
+        table.lines().any(|l| l.contains(&format!("\"{iface}\""))
+            && l.contains("\"lo\"")
+            && l.ends_with("return")),
+        "the tunnel is not exempt from the redirect:\n{table}"
     );
-    // Dropping the last udp/53 profile takes its redirect away; udp/443 stays.
-    d.api_ok(
-        "DELETE",
-        &format!("/api/v1/profiles/{}", p53["id"].as_str().unwrap()),
-        &admin,
-        None,
-        204,
+    assert!(
+        !table.contains(&format!("iifname \"{}\"", g.ext)),
+        "the redirect is tied to the default route's interface:\n{table}"
     );
+    // Dropping the last udp/53 profiles takes its redirect away; udp/443 stays.
+    for p in [&p53, &l53] {
+        d.api_ok(
+            "DELETE",
+            &format!("/api/v1/profiles/{}", p["id"].as_str().unwrap()),
+            &admin,
+            None,
+            204,
+        );
+    }
     wait_table(srv, "udp dport 443 redirect to :51820");
     eprintln!("alternate ports test took {:?}", t0.elapsed());
 }

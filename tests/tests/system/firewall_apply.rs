@@ -25,6 +25,7 @@ fn input(mfa_profiles: u32) -> PolicyInput {
         external_interface: None,
         admin_source: None,
         ssh_port: 22,
+        redirect_interfaces: vec![],
         web_ports: vec![80, 443],
         container_bridges: vec![],
         resolver_uid: None,
