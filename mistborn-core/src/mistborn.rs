@@ -72,6 +72,8 @@ struct Inner {
     peers_revision: AtomicI64,
     throttle: std::sync::Mutex<Throttle>,
     status: StatusHub,
+    /// The DNS query log's own database, opened on first use.
+    dns_log: tokio::sync::OnceCell<crate::dns::logstore::LogStore>,
 }
 
 /// One open Mistborn: cheap to clone, shared by every frontend in the process.
@@ -134,6 +136,7 @@ impl Mistborn {
                 changes,
                 peers_revision,
                 throttle,
+                dns_log: tokio::sync::OnceCell::new(),
             }),
         };
         let first = m.bootstrap().await?;
@@ -288,6 +291,14 @@ impl Mistborn {
         &self.inner.store
     }
 
+    /// The DNS query log's database (`dns-log.db` in the data dir), opened on first use.
+    pub(crate) async fn dns_log(&self) -> Result<&crate::dns::logstore::LogStore> {
+        self.inner
+            .dns_log
+            .get_or_try_init(|| crate::dns::logstore::LogStore::open(&self.inner.config.data_dir))
+            .await
+    }
+
     pub(crate) fn secrets(&self) -> &SecretBox {
         &self.inner.secrets
     }
@@ -329,6 +340,9 @@ impl Mistborn {
 
     /// Closes the database cleanly.
     pub async fn close(&self) {
+        if let Some(log) = self.inner.dns_log.get() {
+            log.close().await;
+        }
         self.inner.store.close().await;
     }
 }

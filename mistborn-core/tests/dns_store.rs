@@ -370,6 +370,12 @@ async fn query_log_and_stats_name_the_profile_and_user() {
         assert_eq!(s.top_clients[1].key, "bob/phone");
         assert_eq!(s.top_clients[2].key, "127.0.0.9");
         assert_eq!(s.over_time.iter().map(|b| b.total).sum::<i64>(), 7);
+        assert_eq!((s.log_rows, s.log_dropped), (7, 0));
+        assert_eq!((s.local, s.failed), (2, 0));
+        // The log lives in its own file beside the main store, never in it (nor in backups).
+        assert!(dir.path().join("data/dns-log.db").exists());
+        let backup = serde_json::to_string(&m.backup(sys).await.unwrap()).unwrap();
+        assert!(!backup.contains("x.tracker.test"), "no log row in a backup");
         assert_eq!(
             m.dns()
                 .stats(&bob_actor, 0, 10, 60_000)

@@ -11,9 +11,11 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::handler::{DnsHandler, DnsState};
-use super::log::{Outcome, QueryEvent, QueryLogger};
+use super::log::{CounterSnapshot, Counters, Outcome, QueryEvent, QueryLogger};
+use super::logstore::Limits;
 use super::server::DnsServer;
 use super::service::Owner;
+use super::stats::MinuteTotals;
 use super::types::LoggedQuery;
 use super::upstream::Upstream;
 use super::zone::{LocalHost, LocalZone};
@@ -21,9 +23,15 @@ use crate::actor::Actor;
 use crate::error::Result;
 use crate::mistborn::{Change, Mistborn};
 
-/// Rows written per transaction at most.
-const LOG_BATCH: usize = 2048;
-/// How often list refresh and log retention run.
+/// Events taken from the channel at once (and rows written per transaction at most).
+const LOG_BATCH: usize = 4096;
+/// Batches waiting for the log database at most; beyond, rows are dropped and counted.
+const PENDING_BATCHES: usize = 64;
+/// How often the statistics are persisted (and the counters read when no query comes).
+const STATS_TICK: Duration = Duration::from_secs(1);
+/// How often retention by age runs when no row arrives (it also runs after every batch).
+const IDLE_PRUNE: Duration = Duration::from_secs(60);
+/// How often list refresh runs.
 const HOUSEKEEPING: Duration = Duration::from_secs(600);
 
 /// A running resolver; stops on [`Resolver::shutdown`] or drop.
@@ -69,12 +77,11 @@ impl Resolver {
             )?)
         };
         let filter = m.dns().build_filter().await?;
-        let (logger, rx) = if cfg.log_queries {
-            let (l, rx) = QueryLogger::channel();
-            (l, Some(rx))
-        } else {
-            (QueryLogger::counters_only(), None)
-        };
+        // Opened before serving, so a data dir the log cannot live in fails the start.
+        m.dns_log().await?;
+        // The statistics need the events even when no row is stored.
+        let (logger, rx) = QueryLogger::channel();
+        let counters = logger.counters().clone();
         let state = Arc::new(DnsState::new(
             filter,
             zone,
@@ -94,10 +101,11 @@ impl Resolver {
         };
         let server = DnsServer::start(DnsHandler::new(state.clone()), &listen).await?;
 
-        let writer = rx.map(|rx| {
+        let writer = {
             let (stop, stopped) = oneshot::channel();
-            (stop, tokio::spawn(log_writer(m.clone(), rx, stopped)))
-        });
+            let task = tokio::spawn(collector(m.clone(), counters, rx, stopped, cfg.log_queries));
+            Some((stop, task))
+        };
         let tasks = vec![
             tokio::spawn(rebuild_on_change(m.clone(), state.clone(), m.subscribe())),
             tokio::spawn(housekeeping(m.clone())),
@@ -184,41 +192,55 @@ async fn housekeeping(m: Mistborn) {
         if let Err(e) = m.dns().refresh_due(&Actor::System, max_age, now).await {
             tracing::warn!(error = %e, "DNS list refresh");
         }
-        let retention = Duration::from_secs(u64::from(cfg.log_retention_days) * 86400);
-        if let Err(e) = m
-            .dns()
-            .prune_log(now * 1000, retention, cfg.log_max_rows)
-            .await
-        {
-            tracing::warn!(error = %e, "DNS query log retention");
-        }
     }
 }
 
-/// Drains the log channel in batches, attributes addresses and stores rows.
-async fn log_writer(
+fn limits(m: &Mistborn) -> Limits {
+    let cfg = &m.config().dns;
+    Limits {
+        max_rows: cfg.log_max_rows,
+        max_age: Duration::from_secs(u64::from(cfg.log_retention_days) * 86400),
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Drains the query channel in batches: counts every batch into the statistics, attributes
+/// addresses to profiles and users, and hands the rows to [`db_writer`] without waiting for it
+/// (a full queue drops the batch and counts it). With `store_rows` off only the statistics are
+/// kept.
+async fn collector(
     m: Mistborn,
+    counters: Arc<Counters>,
     mut rx: mpsc::Receiver<QueryEvent>,
     mut stop: oneshot::Receiver<()>,
+    store_rows: bool,
 ) {
+    let (rows_tx, rows_rx) = mpsc::channel(PENDING_BATCHES);
+    let db = tokio::spawn(db_writer(m.clone(), counters.clone(), rows_rx));
     let mut owners: HashMap<IpAddr, Owner> = HashMap::new();
     let mut owners_at: Option<Instant> = None;
     let mut changes = m.subscribe();
     let mut batch = Vec::with_capacity(LOG_BATCH);
+    let mut last = CounterSnapshot::default();
+    let mut tick = tokio::time::interval(STATS_TICK);
     let mut stopping = false;
     loop {
-        let n = tokio::select! {
-            n = rx.recv_many(&mut batch, LOG_BATCH) => n,
+        let closed = tokio::select! {
+            n = rx.recv_many(&mut batch, LOG_BATCH) => n == 0,
+            _ = tick.tick() => false,
             _ = &mut stop, if !stopping => {
                 stopping = true;
-                // Refuse new rows, then write what is buffered.
+                // Refuse new events; the next rounds take what is buffered, then see it closed.
                 rx.close();
-                rx.recv_many(&mut batch, LOG_BATCH).await
+                false
             }
         };
-        if n == 0 {
-            return;
-        }
         let mut stale = owners_at.is_none_or(|t| t.elapsed() > Duration::from_secs(60));
         loop {
             match changes.try_recv() {
@@ -229,7 +251,7 @@ async fn log_writer(
                 Err(_) => break,
             }
         }
-        if stale {
+        if stale && !batch.is_empty() {
             match m.dns().attribution().await {
                 Ok(map) => {
                     owners = map;
@@ -239,8 +261,100 @@ async fn log_writer(
             }
         }
         let rows: Vec<LoggedQuery> = batch.drain(..).map(|e| row(e, &owners)).collect();
-        if let Err(e) = super::store::insert_queries(m.store().pool(), &rows).await {
-            tracing::warn!(error = %e, rows = rows.len(), "DNS log: dropping rows");
+        let c = counters.snapshot();
+        match m.dns_log().await {
+            Ok(log) => log.live(|a| {
+                a.add_minute(now_ms(), MinuteTotals::delta(&c, &last));
+                for r in &rows {
+                    let client = match (&r.username, &r.peer_name) {
+                        (Some(u), Some(p)) => format!("{u}/{p}"),
+                        _ => r.client.clone(),
+                    };
+                    a.add_query(r.at_ms, &r.name, r.outcome == "blocked", &client);
+                }
+            }),
+            Err(e) => tracing::warn!(error = %e, "DNS statistics: opening the log database"),
+        }
+        last = c;
+        if store_rows && !rows.is_empty() {
+            let n = rows.len() as u64;
+            let sent = if stopping {
+                rows_tx.send(rows).await.is_ok()
+            } else {
+                rows_tx.try_send(rows).is_ok()
+            };
+            if !sent {
+                counters
+                    .log_dropped
+                    .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        if closed {
+            break;
+        }
+    }
+    // The last drops are counted too.
+    if let Ok(log) = m.dns_log().await {
+        let c = counters.snapshot();
+        log.live(|a| a.add_minute(now_ms(), MinuteTotals::delta(&c, &last)));
+    }
+    drop(rows_tx);
+    let _ = db.await;
+}
+
+/// Writes row batches to the log database (retention after each) and persists the statistics
+/// every [`STATS_TICK`]. Runs until the collector drops its sender, then persists once more.
+async fn db_writer(
+    m: Mistborn,
+    counters: Arc<Counters>,
+    mut rows_rx: mpsc::Receiver<Vec<LoggedQuery>>,
+) {
+    let log = match m.dns_log().await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "DNS log: cannot open the log database; rows are dropped");
+            while let Some(rows) = rows_rx.recv().await {
+                counters
+                    .log_dropped
+                    .fetch_add(rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            return;
+        }
+    };
+    let limits = limits(&m);
+    let mut tick = tokio::time::interval(STATS_TICK);
+    let mut last_prune = Instant::now();
+    loop {
+        let more = tokio::select! {
+            rows = rows_rx.recv() => match rows {
+                Some(rows) => {
+                    if let Err(e) = log.append(&rows, limits).await {
+                        tracing::warn!(error = %e, rows = rows.len(), "DNS log: dropping rows");
+                        counters
+                            .log_dropped
+                            .fetch_add(rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    last_prune = Instant::now();
+                    continue;
+                }
+                None => false,
+            },
+            _ = tick.tick() => true,
+        };
+        let now = now_ms();
+        let dirty = log.live(|a| a.take_dirty(now));
+        if let Err(e) = log.persist(&dirty, now, limits.max_age).await {
+            tracing::warn!(error = %e, "DNS statistics: persisting");
+            log.live(|a| a.restore_dirty(&dirty));
+        }
+        if last_prune.elapsed() >= IDLE_PRUNE {
+            last_prune = Instant::now();
+            if let Err(e) = log.prune(limits, now).await {
+                tracing::warn!(error = %e, "DNS query log retention");
+            }
+        }
+        if !more {
+            return;
         }
     }
 }

@@ -7,14 +7,10 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use sqlx::Row;
-
 use super::lists::parse_list;
 use super::matcher::{Filter, FilterBuilder};
 use super::store;
-use super::types::{
-    Bucket, Count, DnsList, DnsRule, DnsStats, ListRefresh, LogFilter, LoggedQuery, RuleKind,
-};
+use super::types::{DnsList, DnsRule, DnsStats, ListRefresh, LogFilter, LoggedQuery, RuleKind};
 use crate::actor::Actor;
 use crate::error::{Error, Result};
 use crate::mistborn::Mistborn;
@@ -277,39 +273,16 @@ impl Dns<'_> {
 
     /// Query log rows, newest first. A regular user sees only their own profiles' queries.
     pub async fn query_log(&self, actor: &Actor, f: &LogFilter) -> Result<Vec<LoggedQuery>> {
-        let mut sql = String::from(
-            "SELECT at_ms, client, peer_id, peer_name, user_id, username, name, qtype, outcome, blocked_by, rcode, answer, latency_us FROM dns_queries WHERE at_ms >= $1",
-        );
-        let mut binds: Vec<String> = Vec::new();
         let user = match actor {
             Actor::User { id, .. } if !actor.is_superuser() => Some(id.as_str().to_string()),
             _ => f.user.clone(),
         };
-        if let Some(u) = user {
-            binds.push(u);
-            sql.push_str(&format!(
-                " AND (user_id = ${0} OR username = ${0})",
-                binds.len() + 1
-            ));
-        }
-        if let Some(c) = &f.client {
-            binds.push(c.clone());
-            sql.push_str(&format!(" AND client = ${}", binds.len() + 1));
-        }
-        if f.blocked_only {
-            sql.push_str(" AND outcome = 'blocked'");
-        }
-        let limit = f.limit.unwrap_or(100).clamp(1, 10_000);
-        sql.push_str(&format!(" ORDER BY at_ms DESC LIMIT {limit}"));
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(f.since_ms.unwrap_or(0));
-        for b in &binds {
-            q = q.bind(b);
-        }
-        let rows = q.fetch_all(self.pool()).await?;
-        rows.iter().map(store::query_from_row).collect()
+        self.m.dns_log().await?.rows(f, user.as_deref()).await
     }
 
-    /// Statistics since `since_ms`, with `top` entries per ranking and buckets of `bucket_ms`.
+    /// Statistics since `since_ms` (whole minutes; rankings over whole hours), with `top`
+    /// entries per ranking and buckets of `bucket_ms`; from the resolver's aggregates, never
+    /// from the log rows.
     pub async fn stats(
         &self,
         actor: &Actor,
@@ -318,80 +291,23 @@ impl Dns<'_> {
         bucket_ms: i64,
     ) -> Result<DnsStats> {
         actor.require_superuser("reading DNS statistics")?;
-        let pool = self.pool();
-        let top = top.clamp(1, 1000);
-        let bucket_ms = bucket_ms.max(1000);
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN outcome = 'blocked' THEN 1 ELSE 0 END), 0) AS blocked FROM dns_queries WHERE at_ms >= $1",
-        )
-        .bind(since_ms)
-        .fetch_one(pool)
-        .await?;
-        let total: i64 = row.try_get("total")?;
-        let blocked: i64 = row.try_get("blocked")?;
-        let counts = |sql: String| async move {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(since_ms)
-                .bind(top)
-                .fetch_all(pool)
-                .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(Count {
-                        key: r.try_get("k")?,
-                        count: r.try_get("n")?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()
-        };
-        let top_domains = counts("SELECT name AS k, COUNT(*) AS n FROM dns_queries WHERE at_ms >= $1 GROUP BY name ORDER BY n DESC, k LIMIT $2".into()).await?;
-        let top_blocked = counts("SELECT name AS k, COUNT(*) AS n FROM dns_queries WHERE at_ms >= $1 AND outcome = 'blocked' GROUP BY name ORDER BY n DESC, k LIMIT $2".into()).await?;
-        let top_clients = counts(
-            "SELECT CASE WHEN username IS NULL THEN client ELSE username || '/' || peer_name END AS k, COUNT(*) AS n \
-             FROM dns_queries WHERE at_ms >= $1 GROUP BY k ORDER BY n DESC, k LIMIT $2"
-                .into(),
-        )
-        .await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT (at_ms / {bucket_ms}) * {bucket_ms} AS b, COUNT(*) AS n, COALESCE(SUM(CASE WHEN outcome = 'blocked' THEN 1 ELSE 0 END), 0) AS blk \
-             FROM dns_queries WHERE at_ms >= $1 GROUP BY b ORDER BY b"
-        )))
-        .bind(since_ms)
-        .fetch_all(pool)
-        .await?;
-        let over_time = rows
-            .iter()
-            .map(|r| {
-                Ok(Bucket {
-                    start_ms: r.try_get("b")?,
-                    total: r.try_get("n")?,
-                    blocked: r.try_get("blk")?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(DnsStats {
-            total,
-            blocked,
-            blocked_share: if total == 0 {
-                0.0
-            } else {
-                blocked as f64 / total as f64
-            },
-            top_domains,
-            top_blocked,
-            top_clients,
-            over_time,
-        })
+        let top = usize::try_from(top.clamp(1, 1000)).unwrap_or(10);
+        let bucket_ms = bucket_ms.max(super::stats::MINUTE_MS);
+        self.m
+            .dns_log()
+            .await?
+            .stats(since_ms, top, bucket_ms)
+            .await
     }
 
-    /// Applies the retention: rows older than `retention` (from `now_ms`) and beyond `max_rows`.
-    pub async fn prune_log(&self, now_ms: i64, retention: Duration, max_rows: u64) -> Result<u64> {
-        store::prune_queries(
-            self.pool(),
-            now_ms - retention.as_millis() as i64,
-            i64::try_from(max_rows).unwrap_or(i64::MAX),
-        )
-        .await
+    /// Applies the retention now: rows older than `retention` (from `now_ms`) and beyond
+    /// `max_rows` (the resolver also applies the configured limits after every batch).
+    pub async fn prune_log(&self, now_ms: i64, retention: Duration, max_rows: u64) -> Result<()> {
+        let limits = super::logstore::Limits {
+            max_rows,
+            max_age: retention,
+        };
+        self.m.dns_log().await?.prune(limits, now_ms).await
     }
 
     /// Who is behind each tunnel address: profile id and name, user id and name.

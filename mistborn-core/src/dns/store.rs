@@ -1,9 +1,10 @@
-//! SQL for DNS lists, rules and the query log (same text on SQLite and PostgreSQL).
+//! SQL for DNS lists and rules (same text on SQLite and PostgreSQL). The query log has its own
+//! database (`super::logstore`).
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use super::types::{DnsList, DnsRule, LoggedQuery, RuleKind};
+use super::types::{DnsList, DnsRule, RuleKind};
 use crate::error::{Error, Result};
 
 const LIST_COLUMNS: &str = "id, name, url, enabled, entries, invalid_lines, updated_at, checked_at, last_error, created_at";
@@ -161,72 +162,4 @@ pub(crate) async fn delete_rule(pool: &AnyPool, id: &str) -> Result<u64> {
         .execute(pool)
         .await?
         .rows_affected())
-}
-
-/// Inserts a batch of log rows in one transaction.
-pub(crate) async fn insert_queries(pool: &AnyPool, rows: &[LoggedQuery]) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    for q in rows {
-        sqlx::query(
-            "INSERT INTO dns_queries (at_ms, client, peer_id, peer_name, user_id, username, name, qtype, outcome, blocked_by, rcode, answer, latency_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(q.at_ms)
-        .bind(&q.client)
-        .bind(q.peer_id.clone())
-        .bind(q.peer_name.clone())
-        .bind(q.user_id.clone())
-        .bind(q.username.clone())
-        .bind(&q.name)
-        .bind(&q.qtype)
-        .bind(&q.outcome)
-        .bind(q.blocked_by.clone())
-        .bind(&q.rcode)
-        .bind(q.answer.clone())
-        .bind(q.latency_us)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-pub(crate) fn query_from_row(r: &AnyRow) -> Result<LoggedQuery> {
-    Ok(LoggedQuery {
-        at_ms: r.try_get("at_ms")?,
-        client: r.try_get("client")?,
-        peer_id: r.try_get("peer_id")?,
-        peer_name: r.try_get("peer_name")?,
-        user_id: r.try_get("user_id")?,
-        username: r.try_get("username")?,
-        name: r.try_get("name")?,
-        qtype: r.try_get("qtype")?,
-        outcome: r.try_get("outcome")?,
-        blocked_by: r.try_get("blocked_by")?,
-        rcode: r.try_get("rcode")?,
-        answer: r.try_get("answer")?,
-        latency_us: r.try_get("latency_us")?,
-    })
-}
-
-/// Deletes rows older than `before_ms` and beyond the newest `max_rows`.
-pub(crate) async fn prune_queries(pool: &AnyPool, before_ms: i64, max_rows: i64) -> Result<u64> {
-    let mut n = sqlx::query("DELETE FROM dns_queries WHERE at_ms < $1")
-        .bind(before_ms)
-        .execute(pool)
-        .await?
-        .rows_affected();
-    let cutoff: Option<i64> =
-        sqlx::query_scalar("SELECT at_ms FROM dns_queries ORDER BY at_ms DESC LIMIT 1 OFFSET $1")
-            .bind(max_rows)
-            .fetch_optional(pool)
-            .await?;
-    if let Some(cutoff) = cutoff {
-        n += sqlx::query("DELETE FROM dns_queries WHERE at_ms <= $1")
-            .bind(cutoff)
-            .execute(pool)
-            .await?
-            .rows_affected();
-    }
-    Ok(n)
 }

@@ -159,7 +159,8 @@ pub struct Bucket {
     pub blocked: i64,
 }
 
-/// Statistics over the stored log.
+/// Statistics of a time window (whole minutes for the counts, whole hours for the rankings),
+/// from the resolver's aggregates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DnsStats {
     /// Queries since `since_ms`.
@@ -168,6 +169,17 @@ pub struct DnsStats {
     pub blocked: i64,
     /// blocked / total (0 when there is none).
     pub blocked_share: f64,
+    /// Answered from the local zone.
+    pub local: i64,
+    /// Forwarded upstream (or answered from the upstream cache).
+    pub forwarded: i64,
+    /// Failed upstream lookups and refused queries.
+    pub failed: i64,
+    /// Query log rows lost because the log writer fell behind (the queries were answered and are
+    /// counted above; only their log rows are missing).
+    pub log_dropped: i64,
+    /// Query log rows stored now (bounded by the configured rows and age).
+    pub log_rows: i64,
     /// Most asked names.
     pub top_domains: Vec<Count>,
     /// Most blocked names.

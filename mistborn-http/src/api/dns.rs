@@ -305,7 +305,8 @@ impl From<Bucket> for BucketView {
     }
 }
 
-/// Statistics over the stored log.
+/// Statistics of a time window (whole minutes; rankings over whole hours), from the resolver's
+/// running aggregates (never a scan of the log).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DnsStatsView {
     /// Queries.
@@ -314,6 +315,17 @@ pub struct DnsStatsView {
     pub blocked: i64,
     /// blocked / total.
     pub blocked_share: f64,
+    /// Answered from the local zone.
+    pub local: i64,
+    /// Forwarded upstream (or answered from the upstream cache).
+    pub forwarded: i64,
+    /// Failed upstream lookups and refused queries.
+    pub failed: i64,
+    /// Query log rows lost because the log writer fell behind (their queries were answered and
+    /// are counted above).
+    pub log_dropped: i64,
+    /// Query log rows stored now.
+    pub log_rows: i64,
     /// Most asked names.
     pub top_domains: Vec<CountView>,
     /// Most blocked names.
@@ -331,6 +343,11 @@ impl From<DnsStats> for DnsStatsView {
             total: s.total,
             blocked: s.blocked,
             blocked_share: s.blocked_share,
+            local: s.local,
+            forwarded: s.forwarded,
+            failed: s.failed,
+            log_dropped: s.log_dropped,
+            log_rows: s.log_rows,
             top_domains: v(s.top_domains),
             top_blocked: v(s.top_blocked),
             top_clients: v(s.top_clients),

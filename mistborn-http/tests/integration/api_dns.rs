@@ -74,6 +74,7 @@ async fn dns_lists_rules_log_and_stats_over_http() {
     let r = app.get("/api/v1/dns/stats", &admin).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["total"], 0);
+    assert_eq!(r.json()["log_dropped"], 0, "lost log rows are shown");
     let r = app.get("/api/v1/dns/log?blocked_only=true", &admin).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 

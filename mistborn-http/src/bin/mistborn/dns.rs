@@ -165,6 +165,10 @@ pub async fn dns(m: &Mistborn, cmd: DnsCommand) -> Result<()> {
                 s.blocked,
                 s.blocked_share * 100.0
             );
+            println!(
+                "query log: {} rows kept, {} rows lost (writer behind)",
+                s.log_rows, s.log_dropped
+            );
             for (title, counts) in [
                 ("top domains", s.top_domains),
                 ("top blocked", s.top_blocked),
