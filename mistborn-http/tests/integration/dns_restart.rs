@@ -104,23 +104,8 @@ fn start(data: &Path, config: &Path, udp: RawFd, tcp: RawFd) -> Child {
 }
 
 fn stop(mut child: Child) {
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}");
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "serve ignored SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = crate::support::terminate(&mut child);
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]

@@ -189,3 +189,24 @@ pub fn serve_lists(bodies: Vec<(u16, String)>) -> String {
     });
     format!("http://{addr}/list.txt")
 }
+
+/// Sends SIGTERM to a `mistborn serve` child and waits (at most 15 s) for it to exit.
+#[track_caller]
+pub fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "serve ignored SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
