@@ -195,7 +195,8 @@ in_root runuser -u mistborn -- /usr/local/bin/mistborn -c /etc/mistborn/mistborn
 step "failed migration"
 db=$ROOT/var/lib/mistborn/mistborn.db
 cp -p "$db" "$WORK/db.good"
-# Forget the newest migration: re-applying it fails (its tables exist).
+# Forget the newest migration: re-applying it fails (it creates or drops what is already created or
+# dropped). Should a newest migration ever be idempotent, the next check says so loudly.
 sqlite3 "$db" 'DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations)'
 sum_before=$(sha256sum <"$db")
 rc=0; run_installer || rc=$?
