@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mistborn_core::ErrorKind;
@@ -111,6 +112,24 @@ impl ApiError {
             ErrorKind::Unauthenticated,
             "unauthenticated",
             "send an API token as 'Authorization: Bearer <token>'",
+        )
+    }
+
+    /// A browser page from another site tried to use the caller's ambient identity.
+    pub fn foreign_origin() -> Self {
+        Self::request(
+            ErrorKind::Forbidden,
+            "foreign_origin",
+            "this request's Origin is not a page Mistborn served",
+        )
+    }
+
+    /// The WebSocket endpoint got a request that is not a WebSocket upgrade.
+    pub fn not_websocket(r: WebSocketUpgradeRejection) -> Self {
+        Self::request(
+            ErrorKind::InvalidInput,
+            "websocket_required",
+            format!("open this endpoint as a WebSocket: {}", r.body_text()),
         )
     }
 

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod forward;
 pub mod model;
+pub mod origin;
 mod server;
 pub mod state;
 pub mod ui;

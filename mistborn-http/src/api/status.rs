@@ -2,8 +2,12 @@
 //! and as a WebSocket that pushes the caller's view whenever it changes. A regular user's view
 //! holds only their own profiles (the core filters).
 
+use axum::extract::FromRequestParts;
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::header;
+use axum::http::request::Parts;
 use axum::response::Response;
 use mistborn_core::status::{StatusSnapshot, StatusStream};
 use serde::Serialize;
@@ -13,6 +17,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Auth, Json};
+use crate::origin::{RequestOrigin, request_origin};
 use crate::state::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -142,18 +147,33 @@ async fn get_status(State(s): State<AppState>, Auth(actor): Auth) -> Json<Status
 }
 
 /// WebSocket: sends the caller's status view (a `StatusView` JSON text message) at once and again
-/// whenever it changes; changes to profiles the caller may not see are never sent.
+/// whenever it changes; changes to profiles the caller may not see are never sent. A browser may
+/// open it only from a page Mistborn served (`Origin` `https://home.<dns_suffix>` or this
+/// listener's own address); a client without `Origin` must send a token.
 #[utoipa::path(get, path = "/status/ws", tag = "status",
     responses(
         (status = 101, description = "Switching to WebSocket; then one StatusView JSON text message per change"),
-        (status = 401, description = "No or bad token", body = ErrorBody),
+        (status = 400, description = "Not a WebSocket upgrade request", body = ErrorBody),
+        (status = 401, description = "No or bad token (a client without an Origin header needs one)", body = ErrorBody),
+        (status = 403, description = "The Origin is not a page Mistborn served", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn status_ws(
     State(s): State<AppState>,
-    Auth(actor): Auth,
-    ws: WebSocketUpgrade,
+    parts: Parts,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    match request_origin(&parts.headers, s.mistborn.config()) {
+        RequestOrigin::Ours => {}
+        RequestOrigin::Foreign => return Err(ApiError::foreign_origin()),
+        // Not a browser: the device's tunnel address proves nothing about which program asks.
+        RequestOrigin::Absent if !parts.headers.contains_key(header::AUTHORIZATION) => {
+            return Err(ApiError::missing_token());
+        }
+        RequestOrigin::Absent => {}
+    }
+    let Auth(actor) = Auth::from_request_parts(&mut parts.clone(), &s).await?;
+    let ws = ws.map_err(ApiError::not_websocket)?;
     let stream = s.mistborn.status().subscribe(actor);
     Ok(ws.on_upgrade(move |socket| push(socket, stream)))
 }

@@ -8,6 +8,7 @@ mod api_errors;
 mod api_firewall;
 mod api_flow;
 mod api_status;
+mod api_status_ws;
 mod api_web;
 mod cli;
 mod daemon;
