@@ -10,6 +10,7 @@ pub mod api;
 pub mod error;
 pub mod extract;
 pub mod forward;
+pub mod live_caller;
 pub mod model;
 pub mod origin;
 mod server;

@@ -179,7 +179,10 @@ impl Users<'_> {
             .await?
             .filter(|t| actor.may_access(&t.user_id))
             .ok_or_else(|| Error::not_found(format!("token {id}")))?;
-        store::delete_token(self.pool(), &token.id).await
+        store::delete_token(self.pool(), &token.id).await?;
+        // Connections authenticated by it (the status WebSocket) end on this.
+        self.m.notify(Change::Users);
+        Ok(())
     }
 
     /// Turns a bearer token into the actor it stands for.

@@ -2,21 +2,22 @@
 //! and as a WebSocket that pushes the caller's view whenever it changes. A regular user's view
 //! holds only their own profiles (the core filters).
 
-use axum::extract::FromRequestParts;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::Response;
-use mistborn_core::status::{StatusSnapshot, StatusStream};
+use mistborn_core::status::StatusSnapshot;
 use serde::Serialize;
+use tokio::sync::broadcast::error::RecvError;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Auth, Json};
+use crate::live_caller::LiveCaller;
 use crate::origin::{RequestOrigin, request_origin};
 use crate::state::AppState;
 
@@ -149,7 +150,9 @@ async fn get_status(State(s): State<AppState>, Auth(actor): Auth) -> Json<Status
 /// WebSocket: sends the caller's status view (a `StatusView` JSON text message) at once and again
 /// whenever it changes; changes to profiles the caller may not see are never sent. A browser may
 /// open it only from a page Mistborn served (`Origin` `https://home.<dns_suffix>` or this
-/// listener's own address); a client without `Origin` must send a token.
+/// listener's own address); a client without `Origin` must send a token. The caller's rights are
+/// checked again on every change to users, tokens, sign-ins and profiles, and when their session
+/// ends: a caller who lost them gets close code 1008, one whose role changed gets the new view.
 #[utoipa::path(get, path = "/status/ws", tag = "status",
     responses(
         (status = 101, description = "Switching to WebSocket; then one StatusView JSON text message per change"),
@@ -172,26 +175,57 @@ async fn status_ws(
         }
         RequestOrigin::Absent => {}
     }
-    let Auth(actor) = Auth::from_request_parts(&mut parts.clone(), &s).await?;
+    let caller = LiveCaller::authenticate(&parts, &s).await?;
     let ws = ws.map_err(ApiError::not_websocket)?;
-    let stream = s.mistborn.status().subscribe(actor);
-    Ok(ws.on_upgrade(move |socket| push(socket, stream)))
+    Ok(ws.on_upgrade(move |socket| push(socket, s, caller)))
 }
 
-async fn push(mut socket: WebSocket, mut stream: StatusStream) {
+/// Why a socket is closed when its caller's rights end.
+const RIGHTS_ENDED: &str = "signed out, revoked or expired: authenticate again";
+
+async fn push(mut socket: WebSocket, s: AppState, mut caller: LiveCaller) {
+    let mut changes = s.mistborn.subscribe();
+    let mut stream = s.mistborn.status().subscribe(caller.actor().clone());
     loop {
-        tokio::select! {
+        // Biased: a change of rights is handled before a view is sent with the old ones.
+        let recheck = tokio::select! {
+            biased;
+            change = changes.recv() => match change {
+                Ok(change) => LiveCaller::may_be_touched_by(&change),
+                // Missed some: any of them may have been about this caller.
+                Err(RecvError::Lagged(_)) => true,
+                Err(RecvError::Closed) => break,
+            },
+            () = caller.expiry() => true,
             view = stream.next() => {
                 let Some(view) = view else { break };
                 let Ok(text) = serde_json::to_string(&StatusView::from(view)) else { break };
                 if socket.send(Message::Text(text.into())).await.is_err() {
                     break;
                 }
+                false
             }
             msg = socket.recv() => match msg {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => false,
             },
+        };
+        if !recheck {
+            continue;
+        }
+        match caller.recheck(&s).await {
+            Ok(false) => {}
+            // The next view is the one the new rights allow.
+            Ok(true) => stream = s.mistborn.status().subscribe(caller.actor().clone()),
+            Err(e) => {
+                tracing::debug!("status socket closed: {e}");
+                let close = CloseFrame {
+                    code: close_code::POLICY,
+                    reason: RIGHTS_ENDED.into(),
+                };
+                let _ = socket.send(Message::Close(Some(close))).await;
+                break;
+            }
         }
     }
 }

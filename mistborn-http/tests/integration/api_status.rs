@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::support::TestApp;
 
-fn start_memory_dataplane(app: &TestApp) -> (DataPlane, MemoryBackend) {
+pub(crate) fn start_memory_dataplane(app: &TestApp) -> (DataPlane, MemoryBackend) {
     let mem = MemoryBackend::default();
     let m2 = mem.clone();
     let dp = DataPlane::start_with(

@@ -192,3 +192,198 @@ async fn only_pages_mistborn_served_and_token_holders_may_open_it() {
     let r = connect(addr, &[]).await;
     assert_eq!(refused(r), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_revoked_token_closes_its_socket_within_a_second() {
+    let app = TestApp::new().await;
+    app.regular_user("bob").await;
+    let r = app
+        .post(
+            "/api/v1/tokens",
+            &app.admin,
+            json!({"name": "watch", "user": "bob"}),
+        )
+        .await;
+    let (id, token) = (
+        r.json()["token"]["id"].as_str().unwrap().to_string(),
+        r.json()["secret"].as_str().unwrap().to_string(),
+    );
+    let (addr, _stop) = serve(&app, LOOPBACK).await;
+    let mut ws = connect(addr, &[bearer(&token)]).await.unwrap();
+    let mut other = connect(addr, &[bearer(&app.admin)]).await.unwrap();
+    first_view(&mut ws).await;
+    first_view(&mut other).await;
+
+    let r = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{id}"),
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let revoked = Instant::now();
+    let closed = closed_within(&mut ws, Duration::from_secs(3)).await;
+    assert!(
+        closed - revoked < Duration::from_secs(1),
+        "{:?}",
+        closed - revoked
+    );
+    // Other callers' sockets stay open.
+    assert!(
+        next_view(&mut other, Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+    other.send(Message::Ping(vec![1].into())).await.unwrap();
+    assert!(matches!(
+        tokio::time::timeout(Duration::from_secs(3), other.next()).await,
+        Ok(Some(Ok(Message::Pong(_))))
+    ));
+}
+
+#[tokio::test]
+async fn a_deleted_user_loses_their_socket_within_a_second() {
+    let app = TestApp::new().await;
+    let bob = app.regular_user("bob").await;
+    let (addr, _stop) = serve(&app, LOOPBACK).await;
+    let mut ws = connect(addr, &[bearer(&bob)]).await.unwrap();
+    first_view(&mut ws).await;
+    let r = app
+        .call(Method::DELETE, "/api/v1/users/bob", Some(&app.admin), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let deleted = Instant::now();
+    let closed = closed_within(&mut ws, Duration::from_secs(3)).await;
+    assert!(
+        closed - deleted < Duration::from_secs(1),
+        "{:?}",
+        closed - deleted
+    );
+}
+
+#[tokio::test]
+async fn a_demoted_superusers_view_narrows_within_a_second() {
+    let app = TestApp::new().await;
+    let bob = app.regular_user("bob").await;
+    profile(&app, &bob, "phone", "wireguard").await;
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/users/bob/role",
+            Some(&app.admin),
+            Some(json!({"role": "superuser"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let (dp, _mem) = start_memory_dataplane(&app);
+    assert!(dp.settled().await.on);
+    let (addr, _stop) = serve(&app, LOOPBACK).await;
+    let mut ws = connect(addr, &[bearer(&bob)]).await.unwrap();
+    assert_eq!(
+        names(&first_view(&mut ws).await),
+        ["admin/default", "bob/phone"]
+    );
+
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/users/bob/role",
+            Some(&app.admin),
+            Some(json!({"role": "regular"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let demoted = Instant::now();
+    let view = next_view(&mut ws, Duration::from_secs(3))
+        .await
+        .expect("the narrowed view");
+    assert!(
+        demoted.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        demoted.elapsed()
+    );
+    assert_eq!(names(&view), ["bob/phone"]);
+    // Later pushes keep to the narrow view: admin's new profile is not sent.
+    profile(&app, &app.admin, "laptop", "wireguard").await;
+    assert!(
+        next_view(&mut ws, Duration::from_millis(500))
+            .await
+            .is_none()
+    );
+    dp.stop().await;
+}
+
+/// A device with a second factor, signed in: returns its tunnel address.
+async fn signed_in_device(app: &TestApp, token: &str) -> IpAddr {
+    let phone = profile(app, token, "phone", "mfa").await;
+    let me = app.get("/api/v1/me", token).await.json();
+    let actor = Actor::User {
+        id: me["id"].as_str().unwrap().parse().unwrap(),
+        role: mistborn_core::users::Role::Regular,
+    };
+    let now = mistborn_http::state::now();
+    let auth = app.m.auth();
+    let e = auth.enroll(&actor, "bob", now).await.unwrap();
+    let secret = TotpSecret::from_base32(&e.secret_base32).unwrap();
+    let code = secret.code_at(u64::try_from(now).unwrap()).unwrap();
+    let recovery = auth.confirm(&actor, "bob", &code, now).await.unwrap();
+    auth.login(phone, &recovery[0], now).await.unwrap();
+    phone
+}
+
+#[tokio::test]
+async fn signing_out_closes_the_devices_socket_within_a_second() {
+    let app = TestApp::new().await;
+    let bob = app.regular_user("bob").await;
+    let phone = signed_in_device(&app, &bob).await;
+    let (addr, _stop) = serve(&app, phone).await;
+    let mut ws = connect(addr, &[origin(HOME)]).await.unwrap();
+    first_view(&mut ws).await;
+    // Something else changes first: the socket stays.
+    profile(&app, &bob, "tablet", "wireguard").await;
+    assert!(
+        next_view(&mut ws, Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+
+    app.m
+        .auth()
+        .sign_out(phone, mistborn_http::state::now())
+        .await
+        .unwrap();
+    let signed_out = Instant::now();
+    let closed = closed_within(&mut ws, Duration::from_secs(3)).await;
+    assert!(
+        closed - signed_out < Duration::from_secs(1),
+        "{:?}",
+        closed - signed_out
+    );
+    // And it cannot be opened again without signing in.
+    let r = connect(addr, &[origin(HOME)]).await;
+    assert_eq!(refused(r), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn session_expiry_closes_the_devices_socket_within_a_second() {
+    let app = TestApp::with(|c| c.auth.session_ttl_secs = 2).await;
+    let bob = app.regular_user("bob").await;
+    let phone = signed_in_device(&app, &bob).await;
+    let expires_at = app.m.auth().sessions(&Actor::System).await.unwrap()[0].expires_at;
+    let (addr, _stop) = serve(&app, phone).await;
+    let mut ws = connect(addr, &[origin(HOME)]).await.unwrap();
+    first_view(&mut ws).await;
+    closed_within(&mut ws, Duration::from_secs(5)).await;
+    let closed_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    #[allow(clippy::cast_precision_loss)]
+    let late = closed_at - expires_at as f64;
+    assert!(
+        (0.0..1.0).contains(&late),
+        "closed {late:.3} s after expiry"
+    );
+}
