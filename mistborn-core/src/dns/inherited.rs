@@ -8,7 +8,7 @@
 //! finds them again.
 
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
 use rustix::io::{FdFlags, fcntl_setfd};
@@ -90,17 +90,12 @@ fn find(addr: SocketAddr, datagram: bool) -> Option<&'static Inherited> {
     })
 }
 
-fn dup(s: &Inherited) -> std::io::Result<OwnedFd> {
-    let fd = s.fd.as_fd().try_clone_to_owned()?;
-    Ok(fd)
-}
-
 /// A duplicate of the passed UDP socket bound to `addr`, if there is one.
 pub(super) fn udp(addr: SocketAddr) -> std::io::Result<Option<UdpSocket>> {
     let Some(s) = find(addr, true) else {
         return Ok(None);
     };
-    let socket = std::net::UdpSocket::from(dup(s)?);
+    let socket = std::net::UdpSocket::from(s.fd.try_clone()?);
     socket.set_nonblocking(true)?;
     UdpSocket::from_std(socket).map(Some)
 }
@@ -110,7 +105,7 @@ pub(super) fn tcp(addr: SocketAddr) -> std::io::Result<Option<TcpListener>> {
     let Some(s) = find(addr, false) else {
         return Ok(None);
     };
-    let socket = std::net::TcpListener::from(dup(s)?);
+    let socket = std::net::TcpListener::from(s.fd.try_clone()?);
     socket.set_nonblocking(true)?;
     TcpListener::from_std(socket).map(Some)
 }
