@@ -20,6 +20,7 @@ pub mod actor;
 pub mod auth;
 pub mod config;
 pub mod crypto;
+pub mod daemon;
 pub mod dns;
 pub mod error;
 pub mod firewall;

@@ -1,6 +1,9 @@
 //! The [`Mistborn`] handle: opens the store, bootstraps a first start, and hands out the typed
 //! per-domain APIs. Changes are announced on a broadcast channel so the data-plane reconcilers (and
-//! status streams) react without frontends having to know about them.
+//! status streams) react without frontends having to know about them. Every write also bumps its
+//! domain's revision in the store, so the daemon's change watcher
+//! ([`crate::daemon::ChangeWatcher`]) broadcasts the same [`Change`]s for writes made by other
+//! processes.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,13 +18,20 @@ use crate::crypto::{KeyPair, SecretBox, WgKey};
 use crate::error::{Error, Result};
 use crate::peers::{AddressPool, NewPeer, PeerId, Peers};
 use crate::status::{DataPlaneStatus, StatusHub};
+use crate::store::revision::{self, Domain};
 use crate::store::{Backup, Store};
 use crate::users::{NewUser, Role, Users};
 
 /// What changed in the store, for reconcilers and status streams.
+///
+/// A write of this process is announced precisely. A write of another process (seen through the
+/// revisions) is announced as broadly as the revision tells: [`Change::Users`],
+/// [`Change::Peers`]`(`[`PeerChange::All`]`)`, [`Change::Dns`], [`Change::Firewall`], and for
+/// sessions one [`Change::Access`] per tunnel address whose access changed (the watcher compares
+/// the open addresses before and after).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// Users, roles or tokens.
+    /// Users, roles, passwords or tokens (reload any user you keep).
     Users,
     /// Profiles (added, removed, edited): which ones, when known.
     Peers(PeerChange),
@@ -68,8 +78,9 @@ struct Inner {
     secrets: SecretBox,
     server_keys: KeyPair,
     changes: broadcast::Sender<Change>,
-    /// The newest profiles revision this process has announced (see [`Mistborn::poll_store`]).
-    peers_revision: AtomicI64,
+    /// Per domain ([`Domain::index`]), the newest revision this process has announced: its own
+    /// writes, and other processes' writes the change watcher broadcast.
+    announced: [AtomicI64; Domain::ALL.len()],
     throttle: std::sync::Mutex<Throttle>,
     status: StatusHub,
     /// The DNS query log's own database, opened on first use.
@@ -116,9 +127,7 @@ impl Mistborn {
         let private = crate::peers::key_from_bytes(&secrets.open(&sealed)?)?;
         let server_keys = KeyPair::from_private(private);
 
-        let peers_revision = AtomicI64::new(
-            crate::store::revision::read(store.pool(), crate::store::revision::PEERS).await?,
-        );
+        let announced = revision::read_all(store.pool()).await?.map(AtomicI64::new);
         let (changes, _) = broadcast::channel(256);
         let throttle = std::sync::Mutex::new(Throttle::new(config.auth.throttle));
         let status = StatusHub::new(DataPlaneStatus::off(
@@ -134,7 +143,7 @@ impl Mistborn {
                 secrets,
                 server_keys,
                 changes,
-                peers_revision,
+                announced,
                 throttle,
                 dns_log: tokio::sync::OnceCell::new(),
             }),
@@ -248,33 +257,52 @@ impl Mistborn {
         let _ = self.inner.changes.send(change);
     }
 
+    /// Records a write of this process that is already committed: bumps `domain`'s revision in a
+    /// transaction of its own (with NOTIFY on PostgreSQL) and broadcasts `changes` here. A failed
+    /// bump is logged, not returned: the write itself stands, and other processes then see it at
+    /// the domain's next write or their next start.
+    pub(crate) async fn changed(&self, domain: Domain, changes: impl IntoIterator<Item = Change>) {
+        match revision::bump_alone(self.store().pool(), domain).await {
+            Ok(rev) => {
+                self.announce(domain, rev);
+            }
+            Err(e) => tracing::warn!(%domain, error = %e, "cannot bump the revision"),
+        }
+        for change in changes {
+            self.notify(change);
+        }
+    }
+
+    /// Marks revision `rev` of `domain`, made by this process, as announced, when it directly
+    /// follows the last one announced. When the counter skipped a value, another process wrote in
+    /// between: the mark stays behind so the change watcher announces that write too.
+    pub(crate) fn announce(&self, domain: Domain, rev: i64) -> bool {
+        self.inner.announced[domain.index()]
+            .compare_exchange(rev - 1, rev, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// Moves `domain`'s announced revision up to `rev`; true when it moved (the caller then
+    /// broadcasts what changed).
+    pub(crate) fn advance(&self, domain: Domain, rev: i64) -> bool {
+        self.inner.announced[domain.index()].fetch_max(rev, Ordering::SeqCst) < rev
+    }
+
+    /// The newest revision of `domain` this process has announced.
+    pub fn announced_revision(&self, domain: Domain) -> i64 {
+        self.inner.announced[domain.index()].load(Ordering::SeqCst)
+    }
+
     /// Announces a profile write of this process that made revision `rev`. When the counter
     /// skipped a value, someone else wrote in between (another process, or a concurrent writer
     /// here): then everything is announced as possibly changed, so that write is not lost.
     pub(crate) fn notify_peers(&self, rev: i64, change: PeerChange) {
-        let before = self.inner.peers_revision.fetch_max(rev, Ordering::SeqCst);
-        let change = if before + 1 < rev {
-            PeerChange::All
-        } else {
+        let change = if self.announce(Domain::Peers, rev) {
             change
+        } else {
+            PeerChange::All
         };
         self.notify(Change::Peers(change));
-    }
-
-    /// Looks for profile writes made by another process (the CLI writing the database the
-    /// daemon serves): one read of the store's revision counter. When it moved past what this
-    /// process announced, broadcasts [`Change::Peers`]`(`[`PeerChange::All`]`)` and returns true.
-    /// The data plane calls it on every status tick.
-    pub async fn poll_store(&self) -> Result<bool> {
-        let rev = crate::store::revision::read(self.store().pool(), crate::store::revision::PEERS)
-            .await?;
-        let before = self.inner.peers_revision.fetch_max(rev, Ordering::SeqCst);
-        if rev > before {
-            tracing::info!(revision = rev, "profiles changed outside this process");
-            self.notify(Change::Peers(PeerChange::All));
-            return Ok(true);
-        }
-        Ok(false)
     }
 
     /// Runs `f` on the brute-force bookkeeping (a short critical section, never across an await).

@@ -196,12 +196,13 @@ async fn lists_upload_download_refresh_keep_last_good() {
 }
 
 #[tokio::test]
-async fn lists_fingerprint_changes_with_every_write() {
+async fn every_list_write_bumps_the_firewall_revision() {
+    use mistborn_core::store::revision::Domain;
     for env in engines().await {
         let m = Mistborn::open(env.config()).await.unwrap();
         let fw = m.firewall();
-        let empty = fw.lists_fingerprint().await.unwrap();
-        assert_eq!(empty, fw.lists_fingerprint().await.unwrap());
+        let rev = || m.announced_revision(Domain::Firewall);
+        let start = rev();
         fw.add_list(
             &Actor::System,
             NewList {
@@ -213,9 +214,8 @@ async fn lists_fingerprint_changes_with_every_write() {
         )
         .await
         .unwrap();
-        let added = fw.lists_fingerprint().await.unwrap();
-        assert_ne!(added, empty, "{}", env.engine);
-        // Same second, only the mode changes: still seen.
+        assert_eq!(rev(), start + 1, "{}", env.engine);
+        // Same second, only the mode changes: still a new revision.
         fw.update_list(
             &Actor::System,
             "a",
@@ -227,10 +227,9 @@ async fn lists_fingerprint_changes_with_every_write() {
         )
         .await
         .unwrap();
-        let moded = fw.lists_fingerprint().await.unwrap();
-        assert_ne!(moded, added);
+        assert_eq!(rev(), start + 2, "{}", env.engine);
         fw.delete_list(&Actor::System, "a").await.unwrap();
-        assert_eq!(fw.lists_fingerprint().await.unwrap(), empty);
+        assert_eq!(rev(), start + 3, "{}", env.engine);
         m.close().await;
     }
 }

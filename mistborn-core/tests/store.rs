@@ -587,12 +587,15 @@ async fn a_corrupt_row_is_left_out_of_listings_and_can_be_deleted() {
 
 #[tokio::test]
 async fn profile_writes_of_another_process_are_seen_through_the_revision() {
+    use mistborn_core::daemon::ChangeWatcher;
+    use mistborn_core::store::revision::Domain;
     use mistborn_core::{Change, PeerChange};
     for env in engines().await {
         let daemon = Mistborn::open(env.config()).await.unwrap();
         let cli = Mistborn::open(env.config()).await.unwrap();
         let mut changes = daemon.subscribe();
-        assert!(!daemon.poll_store().await.unwrap(), "{}", env.engine);
+        let mut watcher = ChangeWatcher::new(&daemon).await.unwrap();
+        assert_eq!(watcher.check().await.unwrap(), [], "{}", env.engine);
 
         // The daemon's own write names the profile; polling finds nothing new afterwards.
         let own = daemon
@@ -610,9 +613,9 @@ async fn profile_writes_of_another_process_are_seen_through_the_revision() {
             changes.recv().await.unwrap(),
             Change::Peers(PeerChange::Profiles(vec![own.id.clone()]))
         );
-        assert!(!daemon.poll_store().await.unwrap(), "{}", env.engine);
+        assert_eq!(watcher.check().await.unwrap(), [], "{}", env.engine);
 
-        // The CLI's write: one poll sees it and announces everything as possibly changed.
+        // The CLI's write: one check sees it and announces everything as possibly changed.
         let other = cli
             .peers()
             .create(
@@ -629,12 +632,16 @@ async fn profile_writes_of_another_process_are_seen_through_the_revision() {
             "{}: nothing heard yet",
             env.engine
         );
-        assert!(daemon.poll_store().await.unwrap(), "{}", env.engine);
+        assert!(
+            watcher.check().await.unwrap().contains(&Domain::Peers),
+            "{}",
+            env.engine
+        );
         assert_eq!(
             changes.recv().await.unwrap(),
             Change::Peers(PeerChange::All)
         );
-        assert!(!daemon.poll_store().await.unwrap(), "{}", env.engine);
+        assert_eq!(watcher.check().await.unwrap(), [], "{}", env.engine);
 
         // Update, delete and user deletion bump it too.
         cli.peers()
@@ -648,17 +655,33 @@ async fn profile_writes_of_another_process_are_seen_through_the_revision() {
             )
             .await
             .unwrap();
-        assert!(daemon.poll_store().await.unwrap(), "{}", env.engine);
+        assert!(
+            watcher.check().await.unwrap().contains(&Domain::Peers),
+            "{}",
+            env.engine
+        );
         cli.peers()
             .delete(&Actor::System, other.id.as_str())
             .await
             .unwrap();
-        assert!(daemon.poll_store().await.unwrap(), "{}", env.engine);
+        assert!(
+            watcher.check().await.unwrap().contains(&Domain::Peers),
+            "{}",
+            env.engine
+        );
         let bob = regular(&cli, "bob").await;
         cli.peers().create(&bob, profile("x")).await.unwrap();
-        assert!(daemon.poll_store().await.unwrap(), "{}", env.engine);
+        assert!(
+            watcher.check().await.unwrap().contains(&Domain::Peers),
+            "{}",
+            env.engine
+        );
         cli.users().delete(&Actor::System, "bob").await.unwrap();
-        assert!(daemon.poll_store().await.unwrap(), "{}", env.engine);
+        assert!(
+            watcher.check().await.unwrap().contains(&Domain::Peers),
+            "{}",
+            env.engine
+        );
         while changes.try_recv().is_ok() {}
 
         // A CLI write the daemon has not polled yet, then a daemon write: the daemon's own
@@ -682,7 +705,14 @@ async fn profile_writes_of_another_process_are_seen_through_the_revision() {
             changes.recv().await.unwrap(),
             Change::Peers(PeerChange::All)
         );
-        assert!(!daemon.poll_store().await.unwrap(), "{}", env.engine);
+        // The watcher still announces the CLI's write (nothing marked it seen), then is quiet.
+        assert_eq!(
+            watcher.check().await.unwrap(),
+            [Domain::Peers],
+            "{}",
+            env.engine
+        );
+        assert_eq!(watcher.check().await.unwrap(), [], "{}", env.engine);
         daemon.close().await;
         cli.close().await;
     }

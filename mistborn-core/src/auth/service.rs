@@ -11,6 +11,7 @@ use crate::crypto::hash_token;
 use crate::error::{Error, Result};
 use crate::mistborn::{Change, Mistborn};
 use crate::peers::PeerKind;
+use crate::store::revision::Domain;
 
 /// Recovery codes handed out per confirmation.
 pub const RECOVERY_CODES: usize = 10;
@@ -120,9 +121,8 @@ impl Auth<'_> {
         let user = self.m.users().get(actor, user_key).await?;
         let ended = store::sessions(self.pool(), Some(&user.id)).await?;
         store::reset(self.pool(), &user.id).await?;
-        for s in ended {
-            self.close_profile_of(s.address).await?;
-        }
+        self.close_profiles_of(ended.into_iter().map(|s| s.address))
+            .await?;
         Ok(())
     }
 
@@ -157,7 +157,7 @@ impl Auth<'_> {
         };
         store::put_session(self.pool(), &session).await?;
         // Open both addresses of the profile: the login came over one family, the device uses both.
-        self.notify_profile(&id.peer, true);
+        self.notify_profile(&id.peer, true).await;
         Ok(session)
     }
 
@@ -216,21 +216,25 @@ impl Auth<'_> {
 
     async fn end(&self, session: &Session) -> Result<()> {
         store::delete_session(self.pool(), &session.id).await?;
-        self.close_profile_of(session.address).await
+        self.close_profiles_of([session.address]).await
     }
 
-    /// Announces that both tunnel addresses of a profile gained or lost their login.
-    fn notify_profile(&self, peer: &crate::peers::Peer, open: bool) {
-        for address in [peer.address_v4.into(), peer.address_v6.into()] {
-            self.m.notify(Change::Access { address, open });
-        }
+    /// Records a sessions write: bumps the revision and announces that both tunnel addresses of
+    /// a profile gained or lost their login.
+    async fn notify_profile(&self, peer: &crate::peers::Peer, open: bool) {
+        self.m.changed(Domain::Sessions, access(peer, open)).await;
     }
 
-    /// Closes both addresses of the profile a session was bound to.
-    async fn close_profile_of(&self, address: IpAddr) -> Result<()> {
-        if let Some(peer) = self.m.peers().by_tunnel_address(address).await? {
-            self.notify_profile(&peer, false);
+    /// Closes both addresses of the profiles the sessions at `addresses` were bound to (one
+    /// revision bump for all of them).
+    async fn close_profiles_of(&self, addresses: impl IntoIterator<Item = IpAddr>) -> Result<()> {
+        let mut changes = Vec::new();
+        for address in addresses {
+            if let Some(peer) = self.m.peers().by_tunnel_address(address).await? {
+                changes.extend(access(&peer, false));
+            }
         }
+        self.m.changed(Domain::Sessions, changes).await;
         Ok(())
     }
 
@@ -259,8 +263,8 @@ impl Auth<'_> {
     pub async fn expire_sessions(&self, now: i64) -> Result<usize> {
         let addrs = store::expire(self.pool(), now).await?;
         let n = addrs.len();
-        for address in addrs {
-            self.close_profile_of(address).await?;
+        if n > 0 {
+            self.close_profiles_of(addrs).await?;
         }
         self.m.throttle(|t| t.sweep(unix(now)));
         Ok(n)
@@ -358,6 +362,11 @@ fn strip_port(host: &str) -> &str {
         Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') => h,
         _ => host,
     }
+}
+
+/// The access changes of both tunnel addresses of a profile.
+fn access(peer: &crate::peers::Peer, open: bool) -> [Change; 2] {
+    [peer.address_v4.into(), peer.address_v6.into()].map(|address| Change::Access { address, open })
 }
 
 #[cfg(test)]

@@ -120,7 +120,12 @@ impl Dns<'_> {
         store::insert_list(self.pool(), &list, text).await.map_err(
             crate::store::conflict_if_taken(|| format!("a DNS list named '{}' exists", list.name)),
         )?;
-        self.m.notify(crate::mistborn::Change::Dns);
+        self.m
+            .changed(
+                crate::store::revision::Domain::Dns,
+                [crate::mistborn::Change::Dns],
+            )
+            .await;
         Ok(ListRefresh {
             list,
             updated: true,
@@ -132,7 +137,12 @@ impl Dns<'_> {
     pub async fn set_enabled(&self, actor: &Actor, key: &str, enabled: bool) -> Result<DnsList> {
         let list = self.list(actor, key).await?;
         store::set_enabled(self.pool(), &list.id, enabled).await?;
-        self.m.notify(crate::mistborn::Change::Dns);
+        self.m
+            .changed(
+                crate::store::revision::Domain::Dns,
+                [crate::mistborn::Change::Dns],
+            )
+            .await;
         self.list(actor, &list.id).await
     }
 
@@ -140,7 +150,12 @@ impl Dns<'_> {
     pub async fn delete_list(&self, actor: &Actor, key: &str) -> Result<()> {
         let list = self.list(actor, key).await?;
         store::delete_list(self.pool(), &list.id).await?;
-        self.m.notify(crate::mistborn::Change::Dns);
+        self.m
+            .changed(
+                crate::store::revision::Domain::Dns,
+                [crate::mistborn::Change::Dns],
+            )
+            .await;
         Ok(())
     }
 
@@ -176,7 +191,12 @@ impl Dns<'_> {
                     now,
                 )
                 .await?;
-                self.m.notify(crate::mistborn::Change::Dns);
+                self.m
+                    .changed(
+                        crate::store::revision::Domain::Dns,
+                        [crate::mistborn::Change::Dns],
+                    )
+                    .await;
                 Ok(ListRefresh {
                     list: self.list(actor, &list.id).await?,
                     updated: true,
@@ -234,7 +254,12 @@ impl Dns<'_> {
             .map_err(crate::store::conflict_if_taken(|| {
                 format!("{} rule for '{}' exists", kind.as_str(), rule.name)
             }))?;
-        self.m.notify(crate::mistborn::Change::Dns);
+        self.m
+            .changed(
+                crate::store::revision::Domain::Dns,
+                [crate::mistborn::Change::Dns],
+            )
+            .await;
         Ok(rule)
     }
 
@@ -244,7 +269,12 @@ impl Dns<'_> {
         if store::delete_rule(self.pool(), id).await? == 0 {
             return Err(Error::not_found(format!("DNS rule '{id}'")));
         }
-        self.m.notify(crate::mistborn::Change::Dns);
+        self.m
+            .changed(
+                crate::store::revision::Domain::Dns,
+                [crate::mistborn::Change::Dns],
+            )
+            .await;
         Ok(())
     }
 

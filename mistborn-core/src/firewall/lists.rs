@@ -165,7 +165,9 @@ impl Firewall<'_> {
             updated_at: now,
         };
         store::insert(self.pool(), &list, &content).await?;
-        self.m.notify(Change::Firewall);
+        self.m
+            .changed(crate::store::revision::Domain::Firewall, [Change::Firewall])
+            .await;
         Ok(list)
     }
 
@@ -206,7 +208,9 @@ impl Firewall<'_> {
             list.refreshed_at = Some(now);
             list.last_error = None;
         }
-        self.m.notify(Change::Firewall);
+        self.m
+            .changed(crate::store::revision::Domain::Firewall, [Change::Firewall])
+            .await;
         Ok(list)
     }
 
@@ -214,7 +218,9 @@ impl Firewall<'_> {
     pub async fn delete_list(&self, actor: &Actor, key: &str) -> Result<()> {
         let list = self.list(actor, key).await?;
         store::delete(self.pool(), &list.id).await?;
-        self.m.notify(Change::Firewall);
+        self.m
+            .changed(crate::store::revision::Domain::Firewall, [Change::Firewall])
+            .await;
         Ok(())
     }
 
@@ -254,7 +260,9 @@ impl Firewall<'_> {
                 list.refreshed_at = Some(now);
                 list.last_error = None;
                 list.updated_at = now;
-                self.m.notify(Change::Firewall);
+                self.m
+                    .changed(crate::store::revision::Domain::Firewall, [Change::Firewall])
+                    .await;
                 Ok(RefreshOutcome {
                     list,
                     updated: true,
@@ -267,31 +275,6 @@ impl Firewall<'_> {
                 Err(Error::invalid("content", reason))
             }
         }
-    }
-
-    /// A fingerprint of every list's state (not its content, but its update times, entry count
-    /// and settings): a daemon polls it to notice lists written by another process (the CLI on
-    /// the same database), which sends it no change event.
-    pub async fn lists_fingerprint(&self) -> Result<u64> {
-        let lists = store::lists(self.pool()).await?;
-        let mut h = xxhash_rust::xxh3::Xxh3::new();
-        for l in &lists {
-            h.update(
-                format!(
-                    "{}\0{}\0{}\0{}\0{:?}\0{:?}\0{}\0{:?}\n",
-                    l.id,
-                    l.name,
-                    l.mode.as_str(),
-                    l.enabled,
-                    l.url,
-                    l.refreshed_at,
-                    l.entries,
-                    l.updated_at
-                )
-                .as_bytes(),
-            );
-        }
-        Ok(h.digest())
     }
 
     /// Refreshes every list with a URL whose copy is older than `max_age_secs`; returns how many

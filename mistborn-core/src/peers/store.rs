@@ -97,7 +97,7 @@ pub(crate) async fn insert(pool: &AnyPool, row: &PeerRow) -> Result<i64> {
     .bind(p.created_at)
     .execute(&mut *tx)
     .await?;
-    let rev = revision::bump(&mut tx, revision::PEERS).await?;
+    let rev = revision::bump(&mut tx, revision::Domain::Peers).await?;
     tx.commit().await?;
     Ok(rev)
 }
@@ -194,7 +194,7 @@ pub(crate) async fn update(pool: &AnyPool, p: &Peer) -> Result<i64> {
     .bind(p.id.as_str())
     .execute(&mut *tx)
     .await?;
-    let rev = revision::bump(&mut tx, revision::PEERS).await?;
+    let rev = revision::bump(&mut tx, revision::Domain::Peers).await?;
     tx.commit().await?;
     Ok(rev)
 }
@@ -206,7 +206,7 @@ pub(crate) async fn delete(pool: &AnyPool, id: &PeerId) -> Result<i64> {
         .bind(id.as_str())
         .execute(&mut *tx)
         .await?;
-    let rev = revision::bump(&mut tx, revision::PEERS).await?;
+    let rev = revision::bump(&mut tx, revision::Domain::Peers).await?;
     tx.commit().await?;
     Ok(rev)
 }

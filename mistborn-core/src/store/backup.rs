@@ -313,8 +313,10 @@ impl Backup {
                 q.execute(&mut *tx).await?;
             }
         }
-        // A daemon running on this database notices the new profiles on its next tick.
-        super::revision::bump(&mut tx, super::revision::PEERS).await?;
+        // A daemon running on this database hears of everything that was replaced.
+        for domain in super::revision::Domain::ALL {
+            super::revision::bump(&mut tx, domain).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

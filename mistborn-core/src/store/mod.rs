@@ -3,7 +3,7 @@
 //! (`users/store.rs`, `peers/store.rs`); this module owns the connection and the schema.
 
 mod backup;
-pub(crate) mod revision;
+pub mod revision;
 
 pub use backup::Backup;
 

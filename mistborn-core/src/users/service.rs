@@ -9,6 +9,7 @@ use crate::actor::Actor;
 use crate::crypto::{hash_password, hash_token, new_token, verify_password};
 use crate::error::{Error, Result};
 use crate::mistborn::{Change, Mistborn};
+use crate::store::revision::Domain;
 use crate::store::{conflict_if_taken, now_unix};
 
 /// The users API of a [`Mistborn`] handle.
@@ -39,7 +40,7 @@ impl Users<'_> {
             .map_err(conflict_if_taken(|| {
                 format!("a user named '{}' already exists", user.username)
             }))?;
-        self.m.notify(Change::Users);
+        self.m.changed(Domain::Users, [Change::Users]).await;
         Ok(user)
     }
 
@@ -89,9 +90,11 @@ impl Users<'_> {
                 "cannot delete the last superuser; promote another user first".into(),
             ));
         }
-        let rev = store::delete_user(self.pool(), &user.id).await?;
+        let (users_rev, peers_rev) = store::delete_user(self.pool(), &user.id).await?;
+        self.m.announce(Domain::Users, users_rev);
         self.m.notify(Change::Users);
-        self.m.notify_peers(rev, crate::mistborn::PeerChange::All);
+        self.m
+            .notify_peers(peers_rev, crate::mistborn::PeerChange::All);
         Ok(())
     }
 
@@ -109,7 +112,7 @@ impl Users<'_> {
         }
         store::set_role(self.pool(), &user.id, role).await?;
         user.role = role;
-        self.m.notify(Change::Users);
+        self.m.changed(Domain::Users, [Change::Users]).await;
         Ok(user)
     }
 
@@ -117,7 +120,9 @@ impl Users<'_> {
     pub async fn set_password(&self, actor: &Actor, key: &str, password: &str) -> Result<()> {
         let user = self.get(actor, key).await?;
         validate_password(password)?;
-        store::set_password_hash(self.pool(), &user.id, &hash_password(password)?).await
+        store::set_password_hash(self.pool(), &user.id, &hash_password(password)?).await?;
+        self.m.changed(Domain::Users, [Change::Users]).await;
+        Ok(())
     }
 
     /// Checks a username and password; the error does not tell which one was wrong.
@@ -163,6 +168,7 @@ impl Users<'_> {
                     user_key, token.name
                 )
             }))?;
+        self.m.changed(Domain::Users, [Change::Users]).await;
         Ok(NewToken { token, secret })
     }
 
@@ -181,7 +187,7 @@ impl Users<'_> {
             .ok_or_else(|| Error::not_found(format!("token {id}")))?;
         store::delete_token(self.pool(), &token.id).await?;
         // Connections authenticated by it (the status WebSocket) end on this.
-        self.m.notify(Change::Users);
+        self.m.changed(Domain::Users, [Change::Users]).await;
         Ok(())
     }
 

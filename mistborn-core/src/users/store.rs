@@ -134,8 +134,9 @@ pub(crate) async fn set_role(pool: &AnyPool, id: &UserId, role: Role) -> Result<
 }
 
 /// Deletes the user with their profiles and tokens in one transaction.
-/// Deletes a user with their profiles and tokens; returns the profiles revision it made.
-pub(crate) async fn delete_user(pool: &AnyPool, id: &UserId) -> Result<i64> {
+/// Deletes a user with their profiles and tokens; returns the users and profiles revisions it
+/// made.
+pub(crate) async fn delete_user(pool: &AnyPool, id: &UserId) -> Result<(i64, i64)> {
     let mut tx = pool.begin().await?;
     for sql in [
         "DELETE FROM peers WHERE user_id = $1",
@@ -144,9 +145,11 @@ pub(crate) async fn delete_user(pool: &AnyPool, id: &UserId) -> Result<i64> {
     ] {
         sqlx::query(sql).bind(id.as_str()).execute(&mut *tx).await?;
     }
-    let rev = crate::store::revision::bump(&mut tx, crate::store::revision::PEERS).await?;
+    use crate::store::revision::{Domain, bump};
+    let users = bump(&mut tx, Domain::Users).await?;
+    let peers = bump(&mut tx, Domain::Peers).await?;
     tx.commit().await?;
-    Ok(rev)
+    Ok((users, peers))
 }
 
 pub(crate) async fn insert_token(pool: &AnyPool, token: &ApiToken, hash: &str) -> Result<()> {

@@ -7,8 +7,8 @@
 //! read or wrote and the desired state it last loaded, so a change of one profile costs one row
 //! read, one decrypt, one plan of that peer and one small apply, not a reload of every profile
 //! or a full device read. The timer re-reads the device and repairs any drift (a peer added by
-//! hand is removed), and polls the store's revision counter so profiles written by another
-//! process (the CLI) are picked up within one tick.
+//! hand is removed). Profiles written by another process (the CLI) arrive as change events from
+//! the daemon's change watcher.
 //!
 //! With a [`PeerGate`] (the firewall's, `mistborn serve` passes it) the data plane fails closed:
 //! while the gate holds peers back the interface stays up with no peer on it (a host that
@@ -109,15 +109,13 @@ impl DataPlane {
                 "wireguard.backend is 'none': the data plane is off by configuration",
             ));
             let _ = cycles_tx.send(1);
-            // No interface to reconcile, but the other reconcilers (firewall, DNS) still need to
-            // hear of profiles another process wrote.
-            let task = tokio::spawn(poll_store(m.clone(), options.status_interval, stop_rx));
+            drop(stop_rx);
             return Self {
                 hub,
                 stop,
                 cycles,
                 resync,
-                task: Some(task),
+                task: None,
             };
         }
         hub.set_dataplane(DataPlaneStatus::off(
@@ -319,19 +317,6 @@ fn tick_every(interval: Duration) -> tokio::time::Interval {
     tick
 }
 
-/// Polls the store for other processes' profile writes until stopped (the data plane is off).
-async fn poll_store(m: Mistborn, interval: Duration, mut stop: watch::Receiver<bool>) {
-    let mut tick = tick_every(interval);
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            _ = tick.tick() => if let Err(e) = m.poll_store().await {
-                tracing::warn!(error = %e, "cannot read the store's revision");
-            },
-        }
-    }
-}
-
 impl Reconciler {
     async fn run(
         mut self,
@@ -360,15 +345,10 @@ impl Reconciler {
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 Some(done) = resync.recv() => {
-                    self.poll_store().await;
                     self.full_cycle().await;
                     let _ = done.send(());
                 }
-                _ = tick.tick() => {
-                    // Another process's write arrives as a change event, handled next.
-                    self.poll_store().await;
-                    self.full_cycle().await;
-                }
+                _ = tick.tick() => self.full_cycle().await,
             }
         }
         self.worker.finish().await;
@@ -378,12 +358,6 @@ impl Reconciler {
             wg.listen_port,
             "the data plane was stopped",
         ));
-    }
-
-    async fn poll_store(&mut self) {
-        if let Err(e) = self.m.poll_store().await {
-            tracing::warn!(error = %e, "cannot read the store's revision");
-        }
     }
 
     fn set_desired(&mut self, d: DesiredInterface) {

@@ -583,37 +583,3 @@ fn display_order_follows_one_change_at_a_time() {
     assert_eq!(keys_of(&order, &d), sorted(&d));
     assert_eq!(keys_of(&order, &d).len(), 6);
 }
-
-#[tokio::test]
-async fn with_the_data_plane_off_other_processes_writes_are_still_announced() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = crate::Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Default::default()
-    };
-    config.wireguard.backend = crate::config::DataplaneBackend::None;
-    config.wireguard.status_interval_ms = 20;
-    let m = crate::Mistborn::open(config.clone()).await.unwrap();
-    let dp = DataPlane::start(&m);
-    assert!(!dp.settled().await.on);
-    let mut changes = m.subscribe();
-    let cli = crate::Mistborn::open(config).await.unwrap();
-    cli.peers()
-        .create(
-            &crate::Actor::System,
-            crate::peers::NewPeer {
-                user: Some("admin".into()),
-                name: "laptop".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let heard = tokio::time::timeout(Duration::from_secs(2), changes.recv())
-        .await
-        .expect("no change announced within 2 s")
-        .unwrap();
-    assert_eq!(heard, crate::Change::Peers(crate::PeerChange::All));
-    dp.stop().await;
-    cli.close().await;
-}

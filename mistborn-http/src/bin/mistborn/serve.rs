@@ -140,6 +140,15 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
     let shutdown = Shutdown::new();
     let mut tasks: JoinSet<Result<&'static str>> = JoinSet::new();
     {
+        // Other processes' writes (the CLI) become the same change events as this one's.
+        let watcher = mistborn_core::daemon::ChangeWatcher::new(&m).await?;
+        let stop = shutdown.0.subscribe();
+        tasks.spawn(async move {
+            watcher.run(stop).await;
+            Ok("change watcher")
+        });
+    }
+    {
         let mut state = AppState::new(m.clone());
         if let Some(f) = &firewall {
             state = state.with_firewall(f.handle());

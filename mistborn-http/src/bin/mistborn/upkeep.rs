@@ -1,7 +1,7 @@
 //! Background upkeep of `mistborn serve`: expired login sessions closed every minute, the service
 //! certificate checked daily (renewed inside 30 days), the reverse proxy (Caddy) started,
 //! supervised and reloaded when its certificate changes; and for the firewall, Coppercloud lists
-//! downloaded again on their schedule, lists written by the CLI picked up within 10 s, and the
+//! downloaded again on their schedule, and the
 //! probe counters sampled every minute into the metrics history.
 
 use std::net::IpAddr;
@@ -22,8 +22,6 @@ const METRICS_SAMPLE: Duration = Duration::from_secs(60);
 /// How often lists are checked for being due (each is downloaded when older than the configured
 /// refresh interval).
 const COPPERCLOUD_CHECK: Duration = Duration::from_secs(300);
-/// How often the lists are checked for writes by another process (the CLI).
-const LISTS_POLL: Duration = Duration::from_secs(10);
 
 /// Starts the proxy if configured; `None` when it is off or cannot start (said on stdout).
 pub async fn start_proxy(m: &Mistborn) -> Option<Caddy> {
@@ -132,8 +130,6 @@ pub async fn firewall(
     let mut sample = tokio::time::interval(METRICS_SAMPLE);
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sampler = MetricsSampler::new();
-    let mut poll = tokio::time::interval(LISTS_POLL);
-    let mut lists_seen = m.firewall().lists_fingerprint().await.ok();
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -149,16 +145,6 @@ pub async fn firewall(
                         }
                     }
                     Err(e) => tracing::warn!("Coppercloud refresh: {e}"),
-                }
-            }
-            _ = poll.tick(), if plane.is_some() => {
-                // Lists written by another process (the CLI) come with no change event.
-                let now_seen = m.firewall().lists_fingerprint().await.ok();
-                if now_seen.is_some() && now_seen != lists_seen {
-                    lists_seen = now_seen;
-                    if let Some(p) = plane.as_ref() {
-                        p.resync().await;
-                    }
                 }
             }
             _ = sample.tick(), if plane.is_some() => {
