@@ -508,11 +508,14 @@ async fn one_change_reloads_only_that_profile() {
 }
 
 #[tokio::test]
-async fn another_process_writing_the_store_is_picked_up_within_a_tick() {
+async fn another_process_writing_the_store_is_picked_up_through_the_change_watcher() {
     let (dir, m) = open().await;
     let mem = MemoryBackend::default();
     let dp = DataPlane::start_with(&m, memory_options(&mem));
     assert!(dp.settled().await.on);
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let watcher = crate::daemon::ChangeWatcher::new(&m).await.unwrap();
+    let watching = tokio::spawn(watcher.run(stop_rx));
     // The CLI: another handle on the same data dir and database, running no data plane.
     let cli = crate::Mistborn::open(crate::Config {
         data_dir: dir.path().to_path_buf(),
@@ -538,6 +541,8 @@ async fn another_process_writing_the_store_is_picked_up_within_a_tick() {
         .await
         .unwrap();
     wait_until(|| !mem.device.lock().unwrap().peers.contains_key(&p.public_key)).await;
+    stop.send_replace(true);
+    watching.await.unwrap();
     dp.stop().await;
     cli.close().await;
 }
