@@ -262,6 +262,51 @@ async fn brute_force_is_refused_for_a_while() {
         .unwrap();
 }
 
+/// Hundreds of wrong codes at once (both engines): the limit is counted when an attempt starts,
+/// not when its check ends, so at most `max_failures` codes are ever judged wrong (401); every
+/// other attempt is refused (429) without its code being looked at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_concurrent_wrong_codes_is_throttled_at_the_limit() {
+    for env in engines().await {
+        let m = Mistborn::open(env.config()).await.unwrap(); // default: 5 failures -> ban
+        let (bob, _) = enrolled_user(&m, "bob").await;
+        let phone = m
+            .peers()
+            .create(
+                &bob,
+                NewPeer {
+                    kind: PeerKind::Mfa,
+                    ..profile("phone")
+                },
+            )
+            .await
+            .unwrap();
+        let addr = IpAddr::from(phone.address_v4);
+        let tasks: Vec<_> = (0..300)
+            .map(|_| {
+                let m = m.clone();
+                tokio::spawn(async move { m.auth().login(addr, "000000", NOW + 100).await })
+            })
+            .collect();
+        let (mut wrong, mut throttled) = (0, 0);
+        for t in tasks {
+            match t.await.unwrap().unwrap_err().kind() {
+                ErrorKind::Unauthenticated => wrong += 1,
+                ErrorKind::RateLimited => throttled += 1,
+                other => panic!("{}: unexpected {other:?}", env.engine),
+            }
+        }
+        assert!(
+            wrong <= 5,
+            "{}: {wrong} wrong codes were judged (limit 5)",
+            env.engine
+        );
+        assert_eq!(wrong + throttled, 300, "{}", env.engine);
+        assert!(wrong >= 1, "{}: the first attempts are judged", env.engine);
+        m.close().await;
+    }
+}
+
 #[tokio::test]
 async fn recovery_codes_work_once_and_reset_needs_a_superuser() {
     for env in engines().await {

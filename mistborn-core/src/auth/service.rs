@@ -137,14 +137,10 @@ impl Auth<'_> {
             Error::Unauthenticated("sign in from a device connected to the VPN".into())
         })?;
         let user_id = id.peer.user_id.clone();
-        let keys = [format!("user:{user_id}"), format!("addr:{addr}")];
-        self.check_throttle(&keys, now)?;
-
+        let keys = vec![format!("user:{user_id}"), format!("addr:{addr}")];
+        let attempt = Attempt::reserve(self.m, keys, now)?;
         let accepted = self.check_code(&user_id, code, now).await?;
-        if !accepted {
-            return Err(self.fail(&keys, now));
-        }
-        self.m.throttle(|t| keys.iter().for_each(|k| t.succeed(k)));
+        attempt.settle(accepted)?;
         let session = Session {
             id: SessionId::generate(),
             user_id,
@@ -180,26 +176,6 @@ impl Auth<'_> {
             return store::use_recovery_code(self.pool(), user, &hash_token(&recovery), now).await;
         }
         Ok(false)
-    }
-
-    fn check_throttle(&self, keys: &[String], now: i64) -> Result<()> {
-        let wait = self
-            .m
-            .throttle(|t| keys.iter().filter_map(|k| t.banned_for(k, unix(now))).max());
-        match wait {
-            Some(retry_after_secs) => Err(Error::Throttled { retry_after_secs }),
-            None => Ok(()),
-        }
-    }
-
-    fn fail(&self, keys: &[String], now: i64) -> Error {
-        let ban = self
-            .m
-            .throttle(|t| keys.iter().filter_map(|k| t.fail(k, unix(now))).max());
-        match ban {
-            Some(retry_after_secs) => Error::Throttled { retry_after_secs },
-            None => Error::Unauthenticated("wrong or already used code".into()),
-        }
     }
 
     /// Ends the session of the device behind `addr`.
@@ -324,6 +300,50 @@ impl Auth<'_> {
             username: id.peer.username.clone(),
             profile: id.peer.name.to_string(),
         })
+    }
+}
+
+/// One login attempt's reservation in the throttle. Dropped unsettled (the code check failed with
+/// an error, or the caller went away), it frees its slot without counting as a failure.
+struct Attempt<'a> {
+    m: &'a Mistborn,
+    keys: Vec<String>,
+    now: u64,
+    settled: bool,
+}
+
+impl<'a> Attempt<'a> {
+    fn reserve(m: &'a Mistborn, keys: Vec<String>, now: i64) -> Result<Self> {
+        let now = unix(now);
+        m.throttle(|t| t.reserve(&keys, now))
+            .map_err(|retry_after_secs| Error::Throttled { retry_after_secs })?;
+        Ok(Self {
+            m,
+            keys,
+            now,
+            settled: false,
+        })
+    }
+
+    /// Records the outcome: `Ok` for a right code, the error to return for a wrong one.
+    fn settle(mut self, accepted: bool) -> Result<()> {
+        self.settled = true;
+        let ban = self
+            .m
+            .throttle(|t| t.settle(&self.keys, self.now, Some(accepted)));
+        match (accepted, ban) {
+            (true, _) => Ok(()),
+            (false, Some(retry_after_secs)) => Err(Error::Throttled { retry_after_secs }),
+            (false, None) => Err(Error::Unauthenticated("wrong or already used code".into())),
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.m.throttle(|t| t.settle(&self.keys, self.now, None));
+        }
     }
 }
 

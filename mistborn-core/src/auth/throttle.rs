@@ -2,6 +2,10 @@
 //! `window`, refuse that key for `ban`. Pure bookkeeping with time passed in; it lives in memory
 //! because a restart only gives an attacker one more window, while a database write per failure
 //! would make failed attempts an amplification vector.
+//!
+//! An attempt is *reserved* before its code is checked and *settled* after, under one lock: a
+//! reservation counts against the limit while it is in flight, so a burst of concurrent wrong codes
+//! cannot all be checked before the first failure is recorded (check-then-act).
 
 use std::collections::HashMap;
 
@@ -33,7 +37,13 @@ impl Default for ThrottlePolicy {
 struct Entry {
     failures: Vec<u64>,
     banned_until: Option<u64>,
+    /// Attempts reserved and not settled yet.
+    in_flight: u32,
 }
+
+/// How long to wait when the limit is reached only by attempts still in flight: they settle within
+/// moments, into a ban or (a right code) into a clean slate.
+const IN_FLIGHT_RETRY_SECS: u64 = 1;
 
 /// Failure bookkeeping per key.
 #[derive(Debug, Default)]
@@ -60,6 +70,59 @@ impl Throttle {
             .map(|until| until - now)
     }
 
+    /// Reserves one attempt for every key at once, or says how long to wait: a key is banned, or
+    /// its recent failures plus the attempts in flight already reach the limit. A reservation must
+    /// be settled with [`Throttle::settle`].
+    pub fn reserve(&mut self, keys: &[String], now: u64) -> Result<(), u64> {
+        let p = self.policy;
+        let mut wait = None;
+        for key in keys {
+            if let Some(w) = self.banned_for(key, now) {
+                wait = wait.max(Some(w));
+                continue;
+            }
+            if let Some(e) = self.entries.get(key) {
+                let recent = e
+                    .failures
+                    .iter()
+                    .filter(|t| now.saturating_sub(**t) < p.window_secs)
+                    .count();
+                let taken = u32::try_from(recent)
+                    .unwrap_or(u32::MAX)
+                    .saturating_add(e.in_flight);
+                if taken >= p.max_failures {
+                    wait = wait.max(Some(IN_FLIGHT_RETRY_SECS));
+                }
+            }
+        }
+        if let Some(w) = wait {
+            return Err(w);
+        }
+        for key in keys {
+            self.entries.entry(key.clone()).or_default().in_flight += 1;
+        }
+        Ok(())
+    }
+
+    /// Settles a reservation made by [`Throttle::reserve`]: `Some(true)` a right code (forgets the
+    /// keys' failures), `Some(false)` a wrong one (returns the ban length if it started one), `None`
+    /// the attempt could not be judged (an internal error) and counts as nothing.
+    pub fn settle(&mut self, keys: &[String], now: u64, outcome: Option<bool>) -> Option<u64> {
+        for key in keys {
+            if let Some(e) = self.entries.get_mut(key) {
+                e.in_flight = e.in_flight.saturating_sub(1);
+            }
+        }
+        match outcome {
+            Some(true) => {
+                keys.iter().for_each(|k| self.succeed(k));
+                None
+            }
+            Some(false) => keys.iter().filter_map(|k| self.fail(k, now)).max(),
+            None => None,
+        }
+    }
+
     /// Records a failure; returns the ban length if this failure started one.
     pub fn fail(&mut self, key: &str, now: u64) -> Option<u64> {
         let p = self.policy;
@@ -75,16 +138,23 @@ impl Throttle {
         None
     }
 
-    /// Forgets the failures of `key` after a success.
+    /// Forgets the failures of `key` after a success (attempts still in flight stay counted).
     pub fn succeed(&mut self, key: &str) {
-        self.entries.remove(key);
+        if let Some(e) = self.entries.get_mut(key) {
+            e.failures.clear();
+            e.banned_until = None;
+            if e.in_flight == 0 {
+                self.entries.remove(key);
+            }
+        }
     }
 
     /// Drops entries with nothing left to remember.
     pub fn sweep(&mut self, now: u64) {
         let window = self.policy.window_secs;
         self.entries.retain(|_, e| {
-            e.banned_until.is_some_and(|u| u > now)
+            e.in_flight > 0
+                || e.banned_until.is_some_and(|u| u > now)
                 || e.failures.iter().any(|t| now.saturating_sub(*t) < window)
         });
     }
@@ -131,5 +201,51 @@ mod tests {
         t.fail("b", 0);
         t.sweep(1_000);
         assert!(t.entries.is_empty());
+    }
+
+    #[test]
+    fn attempts_in_flight_count_against_the_limit() {
+        let mut t = Throttle::new(ThrottlePolicy {
+            max_failures: 3,
+            window_secs: 60,
+            ban_secs: 600,
+        });
+        let keys = ["user:bob".to_string(), "addr:10.0.0.2".to_string()];
+        let now = 1_000;
+        for _ in 0..3 {
+            assert_eq!(t.reserve(&keys, now), Ok(()));
+        }
+        assert_eq!(
+            t.reserve(&keys, now),
+            Err(IN_FLIGHT_RETRY_SECS),
+            "limit in flight"
+        );
+        assert_eq!(
+            t.reserve(&keys[1..], now),
+            Err(IN_FLIGHT_RETRY_SECS),
+            "one key at the limit refuses"
+        );
+        assert_eq!(t.settle(&keys, now, Some(false)), None);
+        assert_eq!(
+            t.settle(&keys, now, None),
+            None,
+            "an error counts as nothing"
+        );
+        assert_eq!(
+            t.reserve(&keys, now),
+            Ok(()),
+            "the errored slot is free again"
+        );
+        assert_eq!(t.settle(&keys, now, Some(false)), None);
+        assert_eq!(
+            t.settle(&keys, now, Some(false)),
+            Some(600),
+            "third failure bans"
+        );
+        assert_eq!(t.reserve(&keys, now + 1), Err(599));
+        t.sweep(now + 1);
+        assert_eq!(t.reserve(&keys, now + 601), Ok(()), "ban over");
+        assert_eq!(t.settle(&keys, now + 601, Some(true)), None);
+        assert!(t.entries.is_empty(), "a success forgets the keys");
     }
 }

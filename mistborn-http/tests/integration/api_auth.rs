@@ -303,3 +303,57 @@ async fn lockout_is_429_and_the_ca_and_page_are_public() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text().contains("<title>Mistborn</title>"));
 }
+
+/// Hundreds of concurrent wrong codes through the API: at most the limit (5) are answered 401, every
+/// other one 429 with Retry-After (the throttle reserves an attempt before the code is checked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_codes_get_at_most_the_limit_of_401s() {
+    let app = std::sync::Arc::new(TestApp::new().await);
+    let bob = app.regular_user("bob").await;
+    let r = app
+        .post(
+            "/api/v1/profiles",
+            &bob,
+            json!({"name": "phone", "kind": "mfa"}),
+        )
+        .await;
+    let phone: IpAddr = r.json()["address_v4"].as_str().unwrap().parse().unwrap();
+    let e = app.post("/api/v1/auth/totp/enroll", &bob, json!({})).await;
+    let secret = TotpSecret::from_base32(e.json()["secret"].as_str().unwrap()).unwrap();
+    let code = secret.code_at(now()).unwrap();
+    let c = app
+        .post("/api/v1/auth/totp/confirm", &bob, json!({"code": code}))
+        .await;
+    assert_eq!(c.status, StatusCode::OK, "{}", c.text());
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let r = from(
+                    &app,
+                    phone,
+                    None,
+                    Method::POST,
+                    "/api/v1/auth/login",
+                    Some(json!({"code": "999999"})),
+                    &[],
+                )
+                .await;
+                (r.status, r.headers.contains_key(header::RETRY_AFTER))
+            })
+        })
+        .collect();
+    let (mut unauthorized, mut throttled) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            (StatusCode::UNAUTHORIZED, _) => unauthorized += 1,
+            (StatusCode::TOO_MANY_REQUESTS, true) => throttled += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(
+        (1..=5).contains(&unauthorized),
+        "{unauthorized} wrong codes were judged (limit 5)"
+    );
+    assert_eq!(unauthorized + throttled, 200);
+}
