@@ -307,6 +307,57 @@ async fn a_burst_of_concurrent_wrong_codes_is_throttled_at_the_limit() {
     }
 }
 
+/// An enrollment racing a confirmation (both engines, many rounds): either the confirmation wins and
+/// the enrollment is refused, or the enrollment wins and the confirmation (made with the replaced
+/// secret) fails. A confirmation that reported success is never wiped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_concurrent_enrollment_never_wipes_a_confirmation() {
+    for env in engines().await {
+        let m = Mistborn::open(env.config()).await.unwrap();
+        let (mut confirmed_won, mut enroll_won) = (0, 0);
+        for round in 0..20 {
+            let name = format!("user{round}");
+            let actor = regular(&m, &name).await;
+            let e = m.auth().enroll(&actor, &name, NOW).await.unwrap();
+            let code = secret_of(&e.otpauth_uri).code_at(NOW as u64).unwrap();
+            let (m1, a1, n1) = (m.clone(), actor.clone(), name.clone());
+            let confirm =
+                tokio::spawn(async move { m1.auth().confirm(&a1, &n1, &code, NOW).await });
+            let (m2, a2, n2) = (m.clone(), actor.clone(), name.clone());
+            let enroll = tokio::spawn(async move { m2.auth().enroll(&a2, &n2, NOW).await });
+            let (confirm, enroll) = (confirm.await.unwrap(), enroll.await.unwrap());
+            let status = m.auth().status(&actor, &name).await.unwrap();
+            match (&confirm, &enroll) {
+                (Ok(_), Err(e)) => {
+                    assert_eq!(e.kind(), ErrorKind::Conflict, "{}: {e}", env.engine);
+                    assert!(status.confirmed, "{}: round {round}", env.engine);
+                    confirmed_won += 1;
+                }
+                (Err(_), Ok(_)) => {
+                    assert!(!status.confirmed, "{}: round {round}", env.engine);
+                    enroll_won += 1;
+                }
+                (c, e) => panic!(
+                    "{}: round {round}: confirm {:?} and enroll {:?} both {}",
+                    env.engine,
+                    c.as_ref().map(|_| ()),
+                    e.as_ref().map(|_| ()),
+                    if c.is_ok() {
+                        "succeeded: the confirmation was wiped"
+                    } else {
+                        "failed"
+                    }
+                ),
+            }
+        }
+        eprintln!(
+            "{}: confirm won {confirmed_won}, enroll won {enroll_won}",
+            env.engine
+        );
+        m.close().await;
+    }
+}
+
 #[tokio::test]
 async fn recovery_codes_work_once_and_reset_needs_a_superuser() {
     for env in engines().await {

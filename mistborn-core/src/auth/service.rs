@@ -61,21 +61,27 @@ impl Auth<'_> {
     /// factor is never replaced this way: a superuser resets it first.
     pub async fn enroll(&self, actor: &Actor, user_key: &str, now: i64) -> Result<Enrollment> {
         let user = self.m.users().get(actor, user_key).await?;
+        let already = || {
+            Error::Conflict(format!(
+                "user '{}' already has a confirmed second factor; a superuser must reset it first",
+                user.username
+            ))
+        };
+        // A cheap early answer; the write below decides (it never replaces a confirmed factor).
         if store::totp(self.pool(), &user.id)
             .await?
             .is_some_and(|r| r.confirmed)
         {
-            return Err(Error::Conflict(format!(
-                "user '{}' already has a confirmed second factor; a superuser must reset it first",
-                user.username
-            )));
+            return Err(already());
         }
         let secret = TotpSecret::generate();
         let issuer = &self.m.config().auth.issuer;
         let otpauth_uri = secret.otpauth_uri(user.username.as_str(), issuer)?;
         let qr_png = crate::peers::qr_png(&otpauth_uri, 6)?;
         let sealed = self.m.secrets().seal(secret.as_bytes())?;
-        store::put_totp(self.pool(), &user.id, &sealed, now).await?;
+        if !store::put_totp(self.pool(), &user.id, &sealed, now).await? {
+            return Err(already());
+        }
         Ok(Enrollment {
             secret_base32: secret.to_base32(),
             otpauth_uri,
@@ -106,8 +112,10 @@ impl Auth<'_> {
             .ok_or_else(|| {
                 Error::invalid("code", "wrong or expired code: check the device's clock")
             })?;
-        if !store::use_step(self.pool(), &user.id, step, true).await? {
-            return Err(Error::invalid("code", "this code was already used"));
+        if !store::confirm(self.pool(), &user.id, &row.secret, step).await? {
+            return Err(Error::Conflict(
+                "the enrollment was confirmed or started again meanwhile: check the status and enroll again if needed".into(),
+            ));
         }
         let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect();
         let hashes: Vec<String> = codes.iter().map(|c| hash_token(&normalize(c))).collect();
@@ -169,7 +177,7 @@ impl Auth<'_> {
             })?;
         let secret = self.secret(&row.secret)?;
         if let Some(step) = secret.verify(code, unix(now), row.last_step)? {
-            return store::use_step(self.pool(), user, step, false).await;
+            return store::use_step(self.pool(), user, step).await;
         }
         let recovery = normalize(code);
         if recovery.len() == RECOVERY_CODE_LEN {

@@ -34,41 +34,58 @@ pub(crate) async fn totp(pool: &AnyPool, user: &UserId) -> Result<Option<TotpRow
     .transpose()
 }
 
-/// Stores a new, unconfirmed secret (replacing an unconfirmed one).
-pub(crate) async fn put_totp(pool: &AnyPool, user: &UserId, sealed: &str, now: i64) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM totp WHERE user_id = $1")
-        .bind(user.as_str())
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("INSERT INTO totp (user_id, secret, confirmed, last_step, created_at) VALUES ($1, $2, 0, NULL, $3)")
-        .bind(user.as_str())
-        .bind(sealed)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Marks `step` used, only if it is newer than the stored one: two concurrent logins with the same
-/// code cannot both win.
-pub(crate) async fn use_step(
+/// Stores a new, unconfirmed secret, replacing an unconfirmed one, in one conditional statement:
+/// returns false (and changes nothing) when the user's second factor is confirmed, so a
+/// confirmation that lands between an enrollment's check and its write is never wiped.
+pub(crate) async fn put_totp(
     pool: &AnyPool,
     user: &UserId,
-    step: u64,
-    confirm: bool,
+    sealed: &str,
+    now: i64,
 ) -> Result<bool> {
-    let sql = if confirm {
-        "UPDATE totp SET last_step = $1, confirmed = 1 WHERE user_id = $2 AND (last_step IS NULL OR last_step < $1)"
-    } else {
-        "UPDATE totp SET last_step = $1 WHERE user_id = $2 AND confirmed = 1 AND (last_step IS NULL OR last_step < $1)"
-    };
-    let done = sqlx::query(sql)
-        .bind(step as i64)
-        .bind(user.as_str())
-        .execute(pool)
-        .await?;
+    let done = sqlx::query(
+        "INSERT INTO totp (user_id, secret, confirmed, last_step, created_at) VALUES ($1, $2, 0, NULL, $3) \
+         ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, confirmed = 0, last_step = NULL, \
+         created_at = excluded.created_at WHERE totp.confirmed = 0",
+    )
+    .bind(user.as_str())
+    .bind(sealed)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Confirms the enrollment whose secret is `sealed` (the one the code was checked against) and
+/// marks `step` used; false when the enrollment was replaced or confirmed meanwhile.
+pub(crate) async fn confirm(
+    pool: &AnyPool,
+    user: &UserId,
+    sealed: &str,
+    step: u64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE totp SET last_step = $1, confirmed = 1 WHERE user_id = $2 AND secret = $3 AND confirmed = 0 \
+         AND (last_step IS NULL OR last_step < $1)",
+    )
+    .bind(step as i64)
+    .bind(user.as_str())
+    .bind(sealed)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Marks `step` used on a confirmed second factor, only if it is newer than the stored one: two
+/// concurrent logins with the same code cannot both win.
+pub(crate) async fn use_step(pool: &AnyPool, user: &UserId, step: u64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE totp SET last_step = $1 WHERE user_id = $2 AND confirmed = 1 AND (last_step IS NULL OR last_step < $1)",
+    )
+    .bind(step as i64)
+    .bind(user.as_str())
+    .execute(pool)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
