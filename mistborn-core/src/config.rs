@@ -253,11 +253,10 @@ impl Config {
                 ));
             }
         }
-        if self.dns_suffix.is_empty() || self.dns_suffix.contains(char::is_whitespace) {
-            return Err(Error::Config(
-                "dns_suffix must be a single DNS label".into(),
-            ));
-        }
+        // Both end up in the Caddyfile and in certificate names: anything but plain host-name
+        // labels could smuggle in directives.
+        check_dns_name("dns_suffix", &self.dns_suffix)?;
+        self.proxy.validate()?;
         Ok(())
     }
 
@@ -273,9 +272,102 @@ impl Config {
     }
 }
 
+/// Checks that `label` is one host-name label: 1-63 ASCII letters, digits and inner hyphens.
+pub(crate) fn check_dns_label(field: &str, label: &str) -> Result<()> {
+    let ok = (1..=63).contains(&label.len())
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "{field} {label:?} is not a DNS label: use 1-63 letters, digits and inner hyphens"
+        )))
+    }
+}
+
+/// Checks that `name` is a host name: dot-separated [`check_dns_label`] labels, at most 253
+/// characters, no trailing dot.
+pub(crate) fn check_dns_name(field: &str, name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 253 {
+        return Err(Error::Config(format!(
+            "{field} {name:?} is not a DNS name: use 1-253 characters"
+        )));
+    }
+    name.split('.').try_for_each(|label| {
+        check_dns_label(field, label).map_err(|_| {
+            Error::Config(format!(
+                "{field} {name:?} is not a DNS name: use labels of 1-63 letters, digits and inner \
+                 hyphens, separated by dots"
+            ))
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_suffix_and_service_names_must_be_dns_labels() {
+        for good in ["mistborn", "home.arpa", "my-lan", "x1"] {
+            let c = Config {
+                dns_suffix: good.into(),
+                ..Config::default()
+            };
+            c.validate().expect(good);
+        }
+        for bad in [
+            "",
+            "mistborn {\n\tadmin 0.0.0.0:2019\n}",
+            "mistborn\nimport /etc/passwd",
+            "evil.com, *",
+            "a..b",
+            "-x",
+            "x-",
+            "mistborn.",
+            "my_lan",
+            "x y",
+            "{env.HOME}",
+            &"a".repeat(64),
+        ] {
+            let c = Config {
+                dns_suffix: bad.into(),
+                ..Config::default()
+            };
+            let err = c.validate().expect_err(bad).to_string();
+            assert!(err.contains("dns_suffix"), "{bad:?}: {err}");
+        }
+        let toml = "[[proxy.services]]\nname = \"cloud {\\n}\"\nupstream = \"127.0.0.1:8080\"\n";
+        let err = Config::from_toml(toml)
+            .expect_err("injected service name")
+            .to_string();
+        assert!(err.contains("proxy.services"), "{err}");
+        for bad in ["cloud.evil", "cloud }", "", "home", "a b", "x\ny"] {
+            let mut c = Config::default();
+            c.proxy.services = vec![crate::proxy::ServiceRoute {
+                name: bad.into(),
+                upstream: "127.0.0.1:8080".parse().expect("addr"),
+            }];
+            let err = c.validate().expect_err(bad).to_string();
+            assert!(err.contains("proxy.services"), "{bad:?}: {err}");
+        }
+        let mut c = Config::default();
+        let route = crate::proxy::ServiceRoute {
+            name: "cloud".into(),
+            upstream: "127.0.0.1:8080".parse().expect("addr"),
+        };
+        c.proxy.services = vec![route.clone(), route];
+        assert!(
+            c.validate()
+                .expect_err("duplicate")
+                .to_string()
+                .contains("twice")
+        );
+    }
 
     #[test]
     fn toml_then_env_overrides() {

@@ -68,6 +68,31 @@ impl Default for ProxyConfig {
     }
 }
 
+impl ProxyConfig {
+    /// Checks the service names: each one a DNS label (it becomes a Caddyfile site address and a
+    /// certificate name, so nothing else may get through), not `home` or `dns`, and unique.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        let mut seen = std::collections::BTreeSet::new();
+        for s in &self.services {
+            crate::config::check_dns_label("proxy.services name", &s.name)?;
+            let name = s.name.to_ascii_lowercase();
+            if matches!(name.as_str(), "home" | "dns") {
+                return Err(crate::error::Error::Config(format!(
+                    "proxy.services name {:?} is reserved for Mistborn's own sites",
+                    s.name
+                )));
+            }
+            if !seen.insert(name) {
+                return Err(crate::error::Error::Config(format!(
+                    "proxy.services names {:?} twice",
+                    s.name
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One site.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Site {
