@@ -717,3 +717,34 @@ async fn profile_writes_of_another_process_are_seen_through_the_revision() {
         cli.close().await;
     }
 }
+
+/// The data dir is 0700 and the SQLite database with its -wal and -shm files 0600, on a fresh
+/// install and after reopening an install made with looser modes.
+#[tokio::test]
+async fn the_data_dir_and_database_are_private() {
+    let env = &engines().await[0];
+    let config = env.config();
+    let dir = config.data_dir.clone();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let check = |when: &str| {
+        assert_eq!(mode(&dir), 0o700, "{when}: data dir");
+        for f in ["mistborn.db", "mistborn.db-wal", "mistborn.db-shm"] {
+            assert_eq!(mode(&dir.join(f)), 0o600, "{when}: {f}");
+        }
+    };
+    let m = Mistborn::open(config.clone()).await.unwrap();
+    regular(&m, "bob").await; // a write, so the WAL holds something
+    check("fresh install");
+    m.close().await;
+
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for f in ["mistborn.db", "mistborn.db-wal", "mistborn.db-shm"] {
+        if dir.join(f).exists() {
+            std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let m = Mistborn::open(config).await.unwrap();
+    regular(&m, "carol").await;
+    check("reopened old install");
+    m.close().await;
+}

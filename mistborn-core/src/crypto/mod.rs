@@ -3,9 +3,11 @@
 
 mod hashing;
 mod keys;
+mod private_files;
 mod secret_box;
 
 pub use hashing::{TOKEN_PREFIX, hash_password, hash_token, new_token, verify_password};
 pub use keys::{KeyPair, WgKey};
+pub(crate) use private_files::{precreate_private, private_dir, private_if_exists};
 pub use secret_box::SecretBox;
 pub(crate) use secret_box::write_private_file;

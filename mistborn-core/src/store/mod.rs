@@ -45,6 +45,11 @@ impl Store {
                 redact(url)
             )));
         };
+        let sqlite_file = sqlite_path(url);
+        if let Some(path) = &sqlite_file {
+            // SQLite creates its -wal and -shm files with the database file's mode: 0600 here.
+            crate::crypto::precreate_private(path)?;
+        }
         let options = AnyConnectOptions::from_str(url)
             .map_err(|e| Error::Config(format!("database URL '{}': {e}", redact(url))))?
             .log_statements(tracing::log::LevelFilter::Trace);
@@ -70,6 +75,14 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        if let Some(path) = &sqlite_file {
+            // Installs made before this rule have 0644 files.
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.clone().into_os_string();
+                p.push(suffix);
+                crate::crypto::private_if_exists(std::path::Path::new(&p))?;
+            }
+        }
         Ok(Self { pool, engine })
     }
 
@@ -143,6 +156,14 @@ pub(crate) fn conflict_if_taken(message: impl FnOnce() -> String) -> impl FnOnce
     }
 }
 
+/// The database file of an `sqlite:` URL (`None` for an in-memory database).
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| std::path::PathBuf::from(path))
+}
+
 /// A URL with its password replaced, for messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -164,6 +185,21 @@ pub(crate) fn now_unix() -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sqlite_paths_from_urls() {
+        use std::path::PathBuf;
+        assert_eq!(
+            super::sqlite_path("sqlite:///var/lib/m/mistborn.db?mode=rwc"),
+            Some(PathBuf::from("/var/lib/m/mistborn.db"))
+        );
+        assert_eq!(
+            super::sqlite_path("sqlite://rel/m.db"),
+            Some(PathBuf::from("rel/m.db"))
+        );
+        assert_eq!(super::sqlite_path("sqlite::memory:"), None);
+        assert_eq!(super::sqlite_path("postgres://u@h/db"), None);
+    }
+
     #[test]
     fn redacts_passwords() {
         assert_eq!(
