@@ -208,12 +208,13 @@ impl Mistborn {
         })
     }
 
-    /// Writes a backup of the whole store (with the secret key) to `path`, mode 0600.
-    fn backup(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        self.h.run(
-            py,
-            |m, a| async move { m.backup(&a).await?.write_file(&path) },
-        )
+    /// Writes a backup of the whole store (with the secret key) to `path`, mode 0600; an existing
+    /// `path` is refused (`Conflict`) unless `force`.
+    #[pyo3(signature = (path, force = false))]
+    fn backup(&self, py: Python<'_>, path: PathBuf, force: bool) -> PyResult<()> {
+        self.h.run(py, |m, a| async move {
+            m.backup(&a).await?.write_file(&path, force)
+        })
     }
 
     /// Closes the database. The handle (and every handle from `as_token`) is unusable after.

@@ -446,7 +446,11 @@ def test_backup_restore_roundtrip(m, bob, tmp_path):
     with pytest.raises(mistborn.Conflict):
         mistborn.restore(path, data_dir=target)
     m.peers.create("after-backup", user="admin")
-    m.backup(path)
+    # An existing file is never written over unless asked.
+    with pytest.raises(mistborn.Conflict, match="already exists"):
+        m.backup(path)
+    m.backup(path, force=True)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     mistborn.restore(path, data_dir=target, replace=True)
     with mistborn.open(data_dir=target) as r:
         assert "after-backup" in {p.name for p in r.peers.list()}

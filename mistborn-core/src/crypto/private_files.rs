@@ -1,8 +1,10 @@
 //! Files and directories only their owner may read: the data dir (0700: it holds the database with
-//! every user's password hash and DNS log) and the SQLite files (0600).
+//! every user's password hash and DNS log), the SQLite files (0600), and files written whole and
+//! atomically (a backup: a temp file in the same directory, then a rename).
 
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
@@ -53,6 +55,61 @@ fn restrict(path: &Path, mode: u32) -> Result<()> {
         .map_err(|e| Error::io(path, e))
 }
 
+/// Writes `bytes` to `path` mode 0600 through a temp file in the same directory and a rename, so a
+/// reader never sees half a file and nothing is written through a symlink planted at `path`. An
+/// existing `path` is refused unless `replace` is set.
+pub(crate) fn write_new_private_file(path: &Path, bytes: &[u8], replace: bool) -> Result<()> {
+    if !replace && std::fs::symlink_metadata(path).is_ok() {
+        return Err(Error::Conflict(format!(
+            "{} already exists: choose another file or replace it explicitly (--force)",
+            path.display()
+        )));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::invalid("path", format!("{} names no file", path.display())))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(&tmp, e));
+    }
+    // Without `replace`, link the finished file into place: that fails if `path` appeared
+    // meanwhile, where a rename would silently replace it.
+    let placed = if replace {
+        std::fs::rename(&tmp, path)
+    } else {
+        std::fs::hard_link(&tmp, path).and_then(|()| std::fs::remove_file(&tmp))
+    };
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&tmp);
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            return Err(Error::Conflict(format!(
+                "{} already exists: choose another file or replace it explicitly (--force)",
+                path.display()
+            )));
+        }
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +134,34 @@ mod tests {
         precreate_private(&f).expect("narrow");
         assert_eq!(mode(&f), 0o600);
         private_if_exists(&dir.join("missing")).expect("missing is fine");
+    }
+
+    #[test]
+    fn new_private_files_refuse_existing_paths_unless_replacing() {
+        let t = tempfile::tempdir().expect("tmp");
+        let p = t.path().join("backup.json");
+        write_new_private_file(&p, b"one", false).expect("new");
+        assert_eq!(mode(&p), 0o600);
+        let err = write_new_private_file(&p, b"two", false).expect_err("exists");
+        assert!(err.to_string().contains("already exists"), "{err}");
+        assert_eq!(std::fs::read(&p).expect("read"), b"one");
+        // A symlink planted at the path is not followed.
+        let target = t.path().join("target");
+        std::fs::write(&target, b"keep").expect("write");
+        let link = t.path().join("link.json");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        write_new_private_file(&link, b"x", false).expect_err("symlink exists");
+        write_new_private_file(&link, b"x", true).expect("replace the link itself");
+        assert_eq!(std::fs::read(&target).expect("read"), b"keep");
+        write_new_private_file(&p, b"two", true).expect("replace");
+        assert_eq!(std::fs::read(&p).expect("read"), b"two");
+        let leftovers = std::fs::read_dir(t.path())
+            .expect("ls")
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            })
+            .count();
+        assert_eq!(leftovers, 0);
     }
 }

@@ -184,11 +184,13 @@ impl Backup {
         })
     }
 
-    /// Writes the backup as JSON to `path`, mode 0600 (it holds the secret key).
-    pub fn write_file(&self, path: &std::path::Path) -> Result<()> {
+    /// Writes the backup as JSON to `path`, mode 0600 (it holds the secret key), through a temp
+    /// file in the same directory and a rename. An existing `path` is refused (a conflict) unless
+    /// `replace` is set; a symlink at `path` is replaced, never followed.
+    pub fn write_file(&self, path: &std::path::Path, replace: bool) -> Result<()> {
         let json = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::Corrupt(format!("backup does not serialize: {e}")))?;
-        crate::crypto::write_private_file(path, &json)
+        crate::crypto::write_new_private_file(path, &json, replace)
     }
 
     /// Reads and checks a backup file written by [`Backup::write_file`].

@@ -225,6 +225,17 @@ fn manage_everything_backup_restore_and_restart() {
     assert!(out.contains("3 users, 4 profiles"), "{out}");
     let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
+    // An existing file is refused unless --force; the first backup stays as it was.
+    let first = std::fs::read(&backup).unwrap();
+    let err = fails(&dir, &["db", "backup", backup.to_str().unwrap()]);
+    assert!(
+        err.contains("already exists") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&backup).unwrap(), first);
+    ok(&dir, &["db", "backup", backup.to_str().unwrap(), "--force"]);
+    let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
 
     let fresh = tmp.path().join("restored");
     ok(&fresh, &["db", "restore", backup.to_str().unwrap()]);

@@ -275,10 +275,13 @@ pub enum TokenCommand {
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Write a backup of everything (JSON, including the key that opens stored private keys) to
-    /// FILE, mode 0600.
+    /// FILE, mode 0600. An existing FILE is refused unless --force.
     Backup {
         /// Output file.
         file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Bring the database schema up to date (every command does it on opening; this one does
     /// only that, for upgrades: `scripts/install.sh` runs it on a copy first). Fails, changing

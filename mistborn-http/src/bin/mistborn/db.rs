@@ -6,9 +6,9 @@ use mistborn_core::store::Backup;
 use mistborn_core::{Actor, Config, Mistborn, Result};
 
 /// Writes a backup of the open store to `file` (mode 0600: it holds the secret key).
-pub async fn backup(m: &Mistborn, file: &Path) -> Result<()> {
+pub async fn backup(m: &Mistborn, file: &Path, force: bool) -> Result<()> {
     let backup = m.backup(&Actor::System).await?;
-    backup.write_file(file)?;
+    backup.write_file(file, force)?;
     let count = |t: &str| {
         backup
             .tables

@@ -92,7 +92,9 @@ async fn run(cli: Cli) -> Result<()> {
                     qr,
                     no_qr,
                 } => peers::getconf(&m, profile, user, peers::QrChoice::new(qr, no_qr)).await,
-                Command::Db(DbCommand::Backup { file }) => db::backup(&m, &file).await,
+                Command::Db(DbCommand::Backup { file, force }) => {
+                    db::backup(&m, &file, force).await
+                }
                 Command::Db(DbCommand::Migrate) => db::migrated(&m),
                 Command::Dns(cmd) => dns::dns(&m, cmd).await,
                 Command::Auth(cmd) => auth::auth(&m, cmd).await,
