@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::process::Command;
 
 use mistborn_core::Mistborn;
-use mistborn_core::proxy::{Caddy, ProxyMode, plan, render_caddyfile};
+use mistborn_core::proxy::{CADDY_ENV, Caddy, ProxyMode, plan, render_caddyfile};
 
 use common::engines;
 
@@ -95,6 +95,27 @@ async fn caddy_serves_the_generated_config() {
     let mut caddy = Caddy::new("caddy", config.data_dir.join("caddy"), p.admin.clone());
     caddy.validate(&text).await.unwrap();
     caddy.start(&text).await.unwrap();
+
+    // Caddy sees none of this process's environment (under CI it holds the PostgreSQL URL with
+    // its password): only PATH and its own home and XDG dirs.
+    let environ = std::fs::read(format!("/proc/{}/environ", caddy.pid().unwrap())).unwrap();
+    let vars: Vec<String> = environ
+        .split(|b| *b == 0)
+        .filter(|v| !v.is_empty())
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    for v in &vars {
+        let key = v.split('=').next().unwrap();
+        assert!(CADDY_ENV.contains(&key), "caddy has {key}: {vars:?}");
+    }
+    for (k, v) in std::env::vars().filter(|(k, _)| k != "PATH") {
+        assert!(!vars.contains(&format!("{k}={v}")), "caddy inherited {k}");
+    }
+    assert!(
+        vars.iter()
+            .any(|v| v.starts_with("HOME=") && v.contains("caddy")),
+        "{vars:?}"
+    );
 
     let (hp, sp) = (config.proxy.http_port, config.proxy.https_port);
     let home = format!("http://home.mistborn:{hp}/");

@@ -9,6 +9,18 @@ use tokio::process::{Child, Command};
 
 use crate::error::{Error, Result};
 
+/// The only search path Caddy gets (it runs no helpers; the binary itself is found by the daemon).
+const CADDY_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The environment variables a Caddy started by Mistborn has, and nothing else.
+pub const CADDY_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "XDG_DATA_HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_CACHE_HOME",
+];
+
 /// A Caddy process (managed) or an existing Caddy's admin endpoint (external).
 #[derive(Debug)]
 pub struct Caddy {
@@ -48,10 +60,18 @@ impl Caddy {
         self.work_dir.join("Caddyfile")
     }
 
+    /// A Caddy command with a cleared environment: the daemon's may hold secrets (a database URL
+    /// with its password, tokens) that Caddy has no business seeing, and `{env.*}` placeholders
+    /// would make them reachable from a config. Caddy gets a plain PATH and its home and XDG dirs
+    /// inside its work dir.
     fn command(&self) -> Command {
         let mut c = Command::new(&self.bin);
-        c.env("XDG_DATA_HOME", self.work_dir.join("xdg-data"))
+        c.env_clear()
+            .env("PATH", CADDY_PATH)
+            .env("HOME", &self.work_dir)
+            .env("XDG_DATA_HOME", self.work_dir.join("xdg-data"))
             .env("XDG_CONFIG_HOME", self.work_dir.join("xdg-config"))
+            .env("XDG_CACHE_HOME", self.work_dir.join("xdg-cache"))
             .stdin(Stdio::null());
         c
     }
@@ -166,6 +186,11 @@ impl Caddy {
         } else {
             Err(tool_error("reload", &out))
         }
+    }
+
+    /// The managed Caddy's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
     }
 
     /// Restarts a managed Caddy that exited; returns whether it had to.

@@ -8,6 +8,6 @@ mod caddy;
 mod caddyfile;
 mod plan;
 
-pub use caddy::Caddy;
+pub use caddy::{CADDY_ENV, Caddy};
 pub use caddyfile::render_caddyfile;
 pub use plan::{NOT_AUTHORIZED, ProxyConfig, ProxyMode, ProxyPlan, ServiceRoute, Site, plan};
