@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CidrSubnet, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    NameConstraints,
 };
 use time::OffsetDateTime;
 
@@ -19,6 +20,8 @@ mod keys {
     pub const CA_KEY: &str = "tls.ca_key";
     pub const CA_CERT: &str = "tls.ca_cert";
     pub const CA_NOT_BEFORE: &str = "tls.ca_not_before";
+    /// The name constraints the stored CA was issued with (see `CaScope::text`).
+    pub const CA_SCOPE: &str = "tls.ca_scope";
     pub const LEAF_KEY: &str = "tls.leaf_key";
     pub const LEAF_CERT: &str = "tls.leaf_cert";
     pub const LEAF_NOT_AFTER: &str = "tls.leaf_not_after";
@@ -73,9 +76,50 @@ fn at(unix: i64) -> Result<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(unix).map_err(|e| Error::invalid("time", e.to_string()))
 }
 
+/// What the CA may vouch for: host names under the Mistborn suffix and addresses in the tunnel
+/// subnets (as X.509 name constraints). A device told to trust the CA then trusts it for nothing
+/// else: a certificate it signed for any other domain fails verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CaScope {
+    suffix: String,
+    subnets: Vec<ipnet::IpNet>,
+}
+
+impl CaScope {
+    fn of(config: &crate::Config) -> Self {
+        Self {
+            suffix: config.dns_suffix.to_ascii_lowercase(),
+            subnets: vec![
+                config.wireguard.subnet_v4.trunc().into(),
+                config.wireguard.subnet_v6.trunc().into(),
+            ],
+        }
+    }
+
+    /// Stored beside the CA, so a CA issued with other (or no) constraints is noticed.
+    fn text(&self) -> String {
+        let mut t = format!("dns:{}", self.suffix);
+        for n in &self.subnets {
+            t.push_str(&format!(" ip:{n}"));
+        }
+        t
+    }
+
+    fn constraints(&self) -> NameConstraints {
+        let mut permitted = vec![GeneralSubtree::DnsName(self.suffix.clone())];
+        permitted.extend(self.subnets.iter().map(|n| {
+            GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(n.addr(), n.prefix_len()))
+        }));
+        NameConstraints {
+            permitted_subtrees: permitted,
+            excluded_subtrees: Vec::new(),
+        }
+    }
+}
+
 /// The CA's parameters. Rebuilt identically from its stored name and start time whenever a service
 /// certificate is signed, so the issuer name and key identifier always match the CA devices hold.
-fn ca_params(name: &str, not_before: i64) -> Result<CertificateParams> {
+fn ca_params(name: &str, not_before: i64, scope: &CaScope) -> Result<CertificateParams> {
     let mut p = CertificateParams::new(Vec::<String>::new()).map_err(rc)?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, "Mistborn");
@@ -87,6 +131,7 @@ fn ca_params(name: &str, not_before: i64) -> Result<CertificateParams> {
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
+    p.name_constraints = Some(scope.constraints());
     p.not_before = at(not_before)?;
     p.not_after = at(not_before + CA_VALIDITY_DAYS * 86_400)?;
     Ok(p)
@@ -120,7 +165,8 @@ impl Tls<'_> {
             .await?
             .ok_or_else(|| Error::Corrupt("the CA certificate is missing".into()))?;
         let names = self.names();
-        let names_text = names.join(" ");
+        // The stored names also record which CA signed the certificate: a new CA means a new one.
+        let names_text = format!("{} @{ca_name}", names.join(" "));
         if let (Some(cert_pem), Some(sealed), Some(not_after), Some(stored_names)) = (
             self.get(keys::LEAF_CERT).await?,
             self.get(keys::LEAF_KEY).await?,
@@ -148,7 +194,8 @@ impl Tls<'_> {
                 "service certificate expires within 30 days: renewing"
             );
         }
-        let issuer = Issuer::new(ca_params(&ca_name, ca_not_before)?, ca_key);
+        let scope = CaScope::of(self.m.config());
+        let issuer = Issuer::new(ca_params(&ca_name, ca_not_before, &scope)?, ca_key);
         let suffix = self.m.config().dns_suffix.clone();
         let mut p = CertificateParams::new(names).map_err(rc)?;
         let mut dn = DistinguishedName::new();
@@ -206,35 +253,72 @@ impl Tls<'_> {
     }
 
     async fn ensure_ca(&self, now: i64) -> Result<(String, i64, KeyPair)> {
+        let scope = CaScope::of(self.m.config());
         if let (Some(name), Some(nb), Some(sealed)) = (
             self.get(keys::CA_NAME).await?,
             self.get(keys::CA_NOT_BEFORE).await?,
             self.get(keys::CA_KEY).await?,
         ) {
-            let nb = nb
-                .parse()
-                .map_err(|_| Error::Corrupt("stored CA start time".into()))?;
-            let pem = String::from_utf8(self.m.secrets().open(&sealed)?)
-                .map_err(|_| Error::Corrupt("stored CA key".into()))?;
-            return Ok((name, nb, KeyPair::from_pem(&pem).map_err(rc)?));
+            if self.get(keys::CA_SCOPE).await?.as_deref() == Some(scope.text().as_str()) {
+                let nb = nb
+                    .parse()
+                    .map_err(|_| Error::Corrupt("stored CA start time".into()))?;
+                let pem = String::from_utf8(self.m.secrets().open(&sealed)?)
+                    .map_err(|_| Error::Corrupt("stored CA key".into()))?;
+                return Ok((name, nb, KeyPair::from_pem(&pem).map_err(rc)?));
+            }
+            // Issued before CAs carried name constraints, or for another suffix or subnet: a CA
+            // that devices trust for every domain is replaced (devices install the new one).
+            tracing::warn!(
+                ca = %name,
+                "the local CA is not limited to {}: issuing a new CA and service certificate; \
+                 devices must install the new CA",
+                scope.text()
+            );
+            return self.new_ca(now, &scope, Some(&sealed)).await;
         }
-        // A unique name per installation, so two Mistborn CAs on one device never clash.
+        self.new_ca(now, &scope, None).await
+    }
+
+    /// Issues a CA for `scope`. `replacing` is the sealed key of the CA it replaces: only the
+    /// writer that swaps that value stands, so concurrent starts agree on one CA.
+    async fn new_ca(
+        &self,
+        now: i64,
+        scope: &CaScope,
+        replacing: Option<&str>,
+    ) -> Result<(String, i64, KeyPair)> {
+        // A unique name per CA, so two Mistborn CAs on one device never clash.
         let id = uuid::Uuid::new_v4().simple().to_string();
         let name = format!("Mistborn Local CA {}", &id[..8]);
         let key = KeyPair::generate().map_err(rc)?;
         let not_before = now - 3_600;
-        let cert = ca_params(&name, not_before)?
+        let cert = ca_params(&name, not_before, scope)?
             .self_signed(&key)
             .map_err(rc)?;
-        // Only the first writer's CA stands; a concurrent start re-reads it.
         let sealed = self.m.secrets().seal(key.serialize_pem().as_bytes())?;
-        if self.m.store().setting_init(keys::CA_KEY, &sealed).await? != sealed {
+        let won = match replacing {
+            None => self.m.store().setting_init(keys::CA_KEY, &sealed).await? == sealed,
+            Some(old) => {
+                sqlx::query("UPDATE settings SET value = $1 WHERE key = $2 AND value = $3")
+                    .bind(&sealed)
+                    .bind(keys::CA_KEY)
+                    .bind(old)
+                    .execute(self.m.store().pool())
+                    .await?
+                    .rows_affected()
+                    == 1
+            }
+        };
+        if !won {
+            // Another process issued one first: use it.
             return Box::pin(self.ensure_ca(now)).await;
         }
         self.set(keys::CA_NAME, &name).await?;
         self.set(keys::CA_NOT_BEFORE, &not_before.to_string())
             .await?;
         self.set(keys::CA_CERT, &cert.pem()).await?;
+        self.set(keys::CA_SCOPE, &scope.text()).await?;
         Ok((name, not_before, key))
     }
 
