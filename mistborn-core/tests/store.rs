@@ -27,13 +27,13 @@ async fn first_start_creates_admin_with_password_file_and_default_profile() {
         let password = std::fs::read_to_string(&first.admin_password_file).unwrap();
         let admin = m
             .users()
-            .check_password("admin", password.trim())
+            .check_password(&Actor::System, "admin", password.trim())
             .await
             .unwrap();
         assert_eq!(admin.role, Role::Superuser);
         assert_eq!(
             m.users()
-                .check_password("admin", "wrong")
+                .check_password(&Actor::System, "admin", "wrong")
                 .await
                 .unwrap_err()
                 .kind(),
@@ -160,7 +160,7 @@ async fn users_tokens_and_roles() {
             .await
             .unwrap();
         m.users()
-            .check_password("bob", "new password!")
+            .check_password(&Actor::System, "bob", "new password!")
             .await
             .unwrap();
         m.close().await;

@@ -327,11 +327,13 @@ impl Users {
         })
     }
 
-    /// Checks a username and password; raises `Unauthenticated` when either is wrong.
+    /// Checks a username and password; raises `Unauthenticated` when either is wrong (taking the
+    /// same time for an unknown user), `Forbidden` when a regular user's handle asks about
+    /// another user.
     fn check_password(&self, py: Python<'_>, username: String, password: String) -> PyResult<User> {
         self.h
-            .run(py, |m, _| async move {
-                m.users().check_password(&username, &password).await
+            .run(py, |m, a| async move {
+                m.users().check_password(&a, &username, &password).await
             })
             .map(Into::into)
     }

@@ -467,3 +467,32 @@ def test_restore_rejects_bad_files(tmp_path):
     with pytest.raises(mistborn.MistbornError) as e:
         mistborn.restore(tmp_path / "missing.json", data_dir=tmp_path / "r")
     assert e.value.code == "io"
+
+
+def test_check_password_needs_rights_and_hides_which_part_was_wrong(m, bob):
+    import time
+
+    m.users.create("carol", "carol-password")
+    # A regular user's handle checks only its own password: no oracle for other accounts, and the
+    # same refusal whether or not the other account exists.
+    assert bob.users.check_password("bob", "bob-password").username == "bob"
+    with pytest.raises(mistborn.Unauthenticated):
+        bob.users.check_password("bob", "wrong-password")
+    for other in ["carol", "admin", "nobody"]:
+        with pytest.raises(mistborn.Forbidden, match="superuser"):
+            bob.users.check_password(other, "carol-password")
+
+    # An unknown user costs what a wrong password costs (a hash is checked either way).
+    def median_secs(username):
+        times = []
+        for _ in range(7):
+            start = time.perf_counter()
+            with pytest.raises(mistborn.Unauthenticated):
+                m.users.check_password(username, "not-the-password")
+            times.append(time.perf_counter() - start)
+        return sorted(times)[3]
+
+    median_secs("nobody")  # warm-up: the first unknown user makes the dummy hash
+    unknown, wrong = median_secs("nobody"), median_secs("carol")
+    assert wrong > 0.005, f"a password check takes time ({wrong:.4f} s)"
+    assert 0.5 < unknown / wrong < 2, f"unknown user {unknown:.4f} s, wrong password {wrong:.4f} s"

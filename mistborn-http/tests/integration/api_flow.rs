@@ -304,7 +304,7 @@ async fn users_me_roles_passwords_and_deletion() {
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     app.m
         .users()
-        .check_password("bob", "a new passphrase")
+        .check_password(&mistborn_core::Actor::System, "bob", "a new passphrase")
         .await
         .unwrap();
     app.call(
