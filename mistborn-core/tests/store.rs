@@ -748,3 +748,45 @@ async fn the_data_dir_and_database_are_private() {
     check("reopened old install");
     m.close().await;
 }
+
+/// 40 concurrent creates into a pool with 28 free addresses (both engines): every create succeeds
+/// until the pool is full, each with its own address, and the rest get `pool_exhausted`; no
+/// "too many profiles are being created at once".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_all_succeed_until_the_pool_is_full() {
+    for env in engines().await {
+        let mut config = env.config();
+        config.wireguard.subnet_v4 = "10.99.0.0/27".parse().unwrap(); // 29 clients, admin has 1
+        let m = Mistborn::open(config).await.unwrap();
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let m = m.clone();
+                tokio::spawn(async move {
+                    m.peers()
+                        .create(
+                            &Actor::System,
+                            NewPeer {
+                                user: Some("admin".into()),
+                                ..profile(&format!("p{i}"))
+                            },
+                        )
+                        .await
+                })
+            })
+            .collect();
+        let mut made = std::collections::BTreeSet::new();
+        let mut full = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(p) => assert!(made.insert(p.address_v4), "{}: address reused", env.engine),
+                Err(e) => {
+                    assert_eq!(e.code(), "pool_exhausted", "{}: {e}", env.engine);
+                    full += 1;
+                }
+            }
+        }
+        assert_eq!((made.len(), full), (28, 12), "{}", env.engine);
+        assert_eq!(m.peers().list(&Actor::System).await.unwrap().len(), 29);
+        m.close().await;
+    }
+}

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use super::alloc::AddressPool;
 use super::qr::{qr_png, qr_terminal};
 use super::render::ClientConfig;
-use super::store::{self, PeerRow};
+use super::store::{self, Insert, PeerRow};
 use super::types::{NewPeer, Peer, PeerId, PeerUpdate, ProfileName};
 use crate::actor::Actor;
 use crate::crypto::{KeyPair, WgKey};
@@ -14,8 +14,10 @@ use crate::mistborn::{Mistborn, PeerChange};
 use crate::store::{conflict_if_taken, is_unique_violation, now_unix};
 use crate::users::User;
 
-/// How often allocation retries when a concurrent writer took the same address.
-const ALLOCATION_ATTEMPTS: usize = 8;
+/// How often a create is retried when a uniqueness rule fires that its own checks did not see (a
+/// concurrent rename to the same name, another process's schema-level race). Address allocation
+/// itself never collides: it happens under the profiles revision lock (see `store::insert_allocating`).
+const INSERT_ATTEMPTS: usize = 8;
 
 /// The profiles API of a [`Mistborn`] handle.
 #[derive(Debug, Clone, Copy)]
@@ -65,19 +67,15 @@ impl Peers<'_> {
             .secrets()
             .seal(WgKey::generate_preshared().as_bytes())?;
         let addrs = self.addrs();
-        for _ in 0..ALLOCATION_ATTEMPTS {
-            if store::find_by_name(self.pool(), &addrs, &owner.id, name.as_str())
-                .await?
-                .is_some()
-            {
-                return Err(Error::Conflict(format!(
-                    "user '{}' already has a profile named '{name}'",
-                    owner.username
-                )));
-            }
-            let index = addrs.next_free(&store::used_indices(self.pool()).await?)?;
-            let (address_v4, address_v6) = addrs.addresses(index);
-            let row = PeerRow {
+        let taken = || {
+            Error::Conflict(format!(
+                "user '{}' already has a profile named '{name}'",
+                owner.username
+            ))
+        };
+        for _ in 0..INSERT_ATTEMPTS {
+            let (address_v4, address_v6) = addrs.server_addresses(); // set by the allocation
+            let mut row = PeerRow {
                 peer: Peer {
                     id: PeerId::generate(),
                     user_id: owner.id.clone(),
@@ -92,29 +90,30 @@ impl Peers<'_> {
                     server_generated_key: private_key.is_some(),
                     created_at: now_unix(),
                 },
-                addr_index: index,
+                addr_index: 0,
                 private_key: private_key.clone(),
                 preshared_key: preshared_key.clone(),
             };
-            match store::insert(self.pool(), &row).await {
-                Ok(rev) => {
+            match store::insert_allocating(self.pool(), &addrs, &mut row).await {
+                Ok(Insert::Stored(rev)) => {
                     self.m
                         .notify_peers(rev, PeerChange::Profiles(vec![row.peer.id.clone()]));
                     return Ok(row.peer);
                 }
+                Ok(Insert::NameTaken) => return Err(taken()),
                 Err(Error::Store(e)) if is_unique_violation(&e) => {
                     if self.key_in_use(&public_key).await? {
                         return Err(Error::Conflict(
                             "this public key already belongs to another profile; generate a new key pair".into(),
                         ));
                     }
-                    // Another writer took the address or the name first: look again.
+                    // A concurrent writer made the name or address taken after the checks: look again.
                 }
                 Err(e) => return Err(e),
             }
         }
         Err(Error::Conflict(
-            "could not allocate an address: too many profiles are being created at once; try again"
+            "could not store the profile: concurrent changes kept taking its name or address; try again"
                 .into(),
         ))
     }

@@ -76,10 +76,48 @@ fn from_row(row: &AnyRow, pool: &AddressPool) -> Result<PeerRow> {
     })
 }
 
-/// Inserts a profile; returns the profiles revision it made.
-pub(crate) async fn insert(pool: &AnyPool, row: &PeerRow) -> Result<i64> {
-    let p = &row.peer;
+/// What [`insert_allocating`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Insert {
+    /// Stored; the profiles revision it made.
+    Stored(i64),
+    /// The owner already has a profile with this name.
+    NameTaken,
+}
+
+/// Allocates the lowest free address for `row` and inserts it, checking the name, all in one
+/// transaction. The transaction first bumps the profiles revision,
+/// which takes that row's write lock (PostgreSQL) or the database's (SQLite): concurrent creators
+/// queue there instead of racing for the same address, and every check below sees the rows the
+/// previous creator committed.
+pub(crate) async fn insert_allocating(
+    pool: &AnyPool,
+    addrs: &AddressPool,
+    row: &mut PeerRow,
+) -> Result<Insert> {
     let mut tx = pool.begin().await?;
+    let rev = revision::bump(&mut tx, revision::Domain::Peers).await?;
+    let p = &row.peer;
+    let same_name: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM peers WHERE user_id = $1 AND name = $2")
+            .bind(p.user_id.as_str())
+            .bind(p.name.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+    if same_name > 0 {
+        return Ok(Insert::NameTaken);
+    }
+    let used: Vec<i64> = sqlx::query_scalar("SELECT addr_index FROM peers")
+        .fetch_all(&mut *tx)
+        .await?;
+    let used: BTreeSet<u64> = used
+        .into_iter()
+        .filter_map(|i| u64::try_from(i).ok())
+        .collect();
+    let index = addrs.next_free(&used)?;
+    (row.peer.address_v4, row.peer.address_v6) = addrs.addresses(index);
+    row.addr_index = index;
+    let p = &row.peer;
     sqlx::query(
         "INSERT INTO peers (id, user_id, name, kind, client_to_client, listen_port, addr_index, public_key, private_key, preshared_key, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -97,19 +135,8 @@ pub(crate) async fn insert(pool: &AnyPool, row: &PeerRow) -> Result<i64> {
     .bind(p.created_at)
     .execute(&mut *tx)
     .await?;
-    let rev = revision::bump(&mut tx, revision::Domain::Peers).await?;
     tx.commit().await?;
-    Ok(rev)
-}
-
-pub(crate) async fn used_indices(pool: &AnyPool) -> Result<BTreeSet<u64>> {
-    let rows: Vec<i64> = sqlx::query_scalar("SELECT addr_index FROM peers")
-        .fetch_all(pool)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|i| u64::try_from(i).ok())
-        .collect())
+    Ok(Insert::Stored(rev))
 }
 
 /// Every profile row. Rows that do not parse are returned as errors beside the good ones, so one
