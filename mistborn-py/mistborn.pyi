@@ -150,9 +150,9 @@ class Peers:
         self,
         name: str,
         user: str | None = None,
-        kind: _Kind = "wireguard",
+        kind: _Kind | None = None,
         client_to_client: bool = False,
-        listen_port: _ListenPort = "default",
+        listen_port: _ListenPort | None = None,
         public_key: str | None = None,
     ) -> Peer: ...
     def enroll(

@@ -95,6 +95,8 @@ pub struct Config {
     /// The filtering DNS resolver.
     #[serde(default)]
     pub dns: crate::dns::DnsConfig,
+    /// Profile rules: what regular users may choose, how many profiles they may have.
+    pub peers: crate::peers::PeersConfig,
     /// Second factor and sessions.
     pub auth: crate::auth::AuthConfig,
     /// The reverse proxy for `home` and service subdomains.
@@ -113,6 +115,7 @@ impl Default for Config {
             dns_suffix: "mistborn".into(),
             wireguard: WireGuardConfig::default(),
             dns: crate::dns::DnsConfig::default(),
+            peers: crate::peers::PeersConfig::default(),
             auth: crate::auth::AuthConfig::default(),
             proxy: crate::proxy::ProxyConfig::default(),
             firewall: crate::firewall::FirewallConfig::default(),

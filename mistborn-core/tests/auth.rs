@@ -79,13 +79,25 @@ async fn mfa_profile_needs_a_login_that_opens_and_closes_access() {
             .create(
                 &bob,
                 NewPeer {
-                    kind: PeerKind::Mfa,
+                    kind: Some(PeerKind::Mfa),
                     ..profile("phone")
                 },
             )
             .await
             .unwrap();
-        let laptop = m.peers().create(&bob, profile("laptop")).await.unwrap();
+        // A WireGuard-only profile is a superuser's decision.
+        let laptop = m
+            .peers()
+            .create(
+                &Actor::System,
+                NewPeer {
+                    user: Some("bob".into()),
+                    kind: Some(PeerKind::Wireguard),
+                    ..profile("laptop")
+                },
+            )
+            .await
+            .unwrap();
         let addr = IpAddr::from(phone.address_v4);
         let host = Some("home.mistborn");
 
@@ -190,7 +202,7 @@ async fn sessions_expire_and_are_cleaned_up() {
         .create(
             &bob,
             NewPeer {
-                kind: PeerKind::Mfa,
+                kind: Some(PeerKind::Mfa),
                 ..profile("phone")
             },
         )
@@ -236,7 +248,7 @@ async fn brute_force_is_refused_for_a_while() {
         .create(
             &bob,
             NewPeer {
-                kind: PeerKind::Mfa,
+                kind: Some(PeerKind::Mfa),
                 ..profile("phone")
             },
         )
@@ -275,7 +287,7 @@ async fn a_burst_of_concurrent_wrong_codes_is_throttled_at_the_limit() {
             .create(
                 &bob,
                 NewPeer {
-                    kind: PeerKind::Mfa,
+                    kind: Some(PeerKind::Mfa),
                     ..profile("phone")
                 },
             )
@@ -388,7 +400,7 @@ async fn recovery_codes_work_once_and_reset_needs_a_superuser() {
             .create(
                 &bob,
                 NewPeer {
-                    kind: PeerKind::Mfa,
+                    kind: Some(PeerKind::Mfa),
                     ..profile("phone")
                 },
             )

@@ -39,7 +39,7 @@ async fn mfa_user(m: &Mistborn, now: i64) -> (TotpSecret, [IpAddr; 2]) {
         .create(
             &bob,
             NewPeer {
-                kind: PeerKind::Mfa,
+                kind: Some(PeerKind::Mfa),
                 ..profile("phone")
             },
         )

@@ -174,13 +174,15 @@ async fn profiles_belong_to_their_owner() {
         let bob = regular(&m, "bob").await;
         let alice = regular(&m, "alice").await;
         let phone = m.peers().create(&bob, profile("phone")).await.unwrap();
+        // UDP 443 is a host-wide redirect: a superuser gives it.
         let laptop = m
             .peers()
             .create(
-                &bob,
+                &Actor::System,
                 NewPeer {
-                    kind: PeerKind::Mfa,
-                    listen_port: ListenPort::Udp443,
+                    user: Some("bob".into()),
+                    kind: Some(PeerKind::Mfa),
+                    listen_port: Some(ListenPort::Udp443),
                     client_to_client: true,
                     ..profile("laptop")
                 },
@@ -718,37 +720,6 @@ async fn profile_writes_of_another_process_are_seen_through_the_revision() {
     }
 }
 
-/// The data dir is 0700 and the SQLite database with its -wal and -shm files 0600, on a fresh
-/// install and after reopening an install made with looser modes.
-#[tokio::test]
-async fn the_data_dir_and_database_are_private() {
-    let env = &engines().await[0];
-    let config = env.config();
-    let dir = config.data_dir.clone();
-    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    let check = |when: &str| {
-        assert_eq!(mode(&dir), 0o700, "{when}: data dir");
-        for f in ["mistborn.db", "mistborn.db-wal", "mistborn.db-shm"] {
-            assert_eq!(mode(&dir.join(f)), 0o600, "{when}: {f}");
-        }
-    };
-    let m = Mistborn::open(config.clone()).await.unwrap();
-    regular(&m, "bob").await; // a write, so the WAL holds something
-    check("fresh install");
-    m.close().await;
-
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    for f in ["mistborn.db", "mistborn.db-wal", "mistborn.db-shm"] {
-        if dir.join(f).exists() {
-            std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
-        }
-    }
-    let m = Mistborn::open(config).await.unwrap();
-    regular(&m, "carol").await;
-    check("reopened old install");
-    m.close().await;
-}
-
 /// 40 concurrent creates into a pool with 28 free addresses (both engines): every create succeeds
 /// until the pool is full, each with its own address, and the rest get `pool_exhausted`; no
 /// "too many profiles are being created at once".
@@ -789,4 +760,188 @@ async fn concurrent_creates_all_succeed_until_the_pool_is_full() {
         assert_eq!(m.peers().list(&Actor::System).await.unwrap().len(), 29);
         m.close().await;
     }
+}
+
+/// What a regular user may choose: MFA by default, no WireGuard-only profile and no UDP 53/443
+/// unless a superuser gives it (on create and on update), at most `max_profiles_per_user`
+/// profiles even when created concurrently; superusers are not limited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn regular_users_get_mfa_profiles_within_a_quota() {
+    for env in engines().await {
+        let mut config = env.config();
+        config.peers.max_profiles_per_user = 4;
+        let m = Mistborn::open(config).await.unwrap();
+        let bob = regular(&m, "bob").await;
+        let phone = m.peers().create(&bob, profile("phone")).await.unwrap();
+        assert_eq!(phone.kind, PeerKind::Mfa, "{}", env.engine);
+        for (new, field) in [
+            (
+                NewPeer {
+                    kind: Some(PeerKind::Wireguard),
+                    ..profile("wg")
+                },
+                "kind",
+            ),
+            (
+                NewPeer {
+                    listen_port: Some(ListenPort::Udp53),
+                    ..profile("p53")
+                },
+                "listen_port",
+            ),
+        ] {
+            let err = m.peers().create(&bob, new).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Forbidden, "{err}");
+            assert!(err.to_string().contains(field), "{err}");
+        }
+        for (change, field) in [
+            (
+                PeerUpdate {
+                    kind: Some(PeerKind::Wireguard),
+                    ..Default::default()
+                },
+                "kind",
+            ),
+            (
+                PeerUpdate {
+                    listen_port: Some(ListenPort::Udp443),
+                    ..Default::default()
+                },
+                "listen_port",
+            ),
+        ] {
+            let err = m
+                .peers()
+                .update(&bob, phone.id.as_str(), change)
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Forbidden, "{err}");
+            assert!(err.to_string().contains(field), "{err}");
+        }
+        assert_eq!(
+            m.peers().get(&bob, phone.id.as_str()).await.unwrap(),
+            phone,
+            "a refused change changes nothing"
+        );
+
+        // A superuser gives both; the owner may then send the same values back and edit the rest.
+        let given = m
+            .peers()
+            .update(
+                &Actor::System,
+                phone.id.as_str(),
+                PeerUpdate {
+                    kind: Some(PeerKind::Wireguard),
+                    listen_port: Some(ListenPort::Udp443),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let renamed = m
+            .peers()
+            .update(
+                &bob,
+                phone.id.as_str(),
+                PeerUpdate {
+                    name: Some("old phone".into()),
+                    kind: Some(PeerKind::Wireguard),
+                    listen_port: Some(ListenPort::Udp443),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (renamed.kind, renamed.listen_port),
+            (given.kind, given.listen_port)
+        );
+        // Going back to MFA and the default port needs no rights.
+        let back = m
+            .peers()
+            .update(
+                &bob,
+                phone.id.as_str(),
+                PeerUpdate {
+                    kind: Some(PeerKind::Mfa),
+                    listen_port: Some(ListenPort::Default),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (back.kind, back.listen_port),
+            (PeerKind::Mfa, ListenPort::Default)
+        );
+
+        // The quota (4, one used) holds under concurrency.
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let (m, bob) = (m.clone(), bob.clone());
+                tokio::spawn(async move { m.peers().create(&bob, profile(&format!("d{i}"))).await })
+            })
+            .collect();
+        let mut refused = 0;
+        for t in tasks {
+            if let Err(e) = t.await.unwrap() {
+                assert_eq!(e.kind(), ErrorKind::Forbidden, "{e}");
+                assert!(e.to_string().contains("max_profiles_per_user = 4"), "{e}");
+                refused += 1;
+            }
+        }
+        assert_eq!(refused, 5, "{}", env.engine);
+        assert_eq!(m.peers().list(&bob).await.unwrap().len(), 4);
+        m.peers()
+            .create(
+                &Actor::System,
+                NewPeer {
+                    user: Some("bob".into()),
+                    ..profile("given by the admin")
+                },
+            )
+            .await
+            .unwrap();
+
+        // With `regular_user_kind = wireguard` the operator lets regular users choose it.
+        let mut config = env.config();
+        config.peers.regular_user_kind = PeerKind::Wireguard;
+        m.close().await;
+        let m = Mistborn::open(config).await.unwrap();
+        let alice = regular(&m, "alice").await;
+        let p = m.peers().create(&alice, profile("laptop")).await.unwrap();
+        assert_eq!(p.kind, PeerKind::Wireguard);
+        m.close().await;
+    }
+}
+
+/// The data dir is 0700 and the SQLite database with its -wal and -shm files 0600, on a fresh
+/// install and after reopening an install made with looser modes.
+#[tokio::test]
+async fn the_data_dir_and_database_are_private() {
+    let env = &engines().await[0];
+    let config = env.config();
+    let dir = config.data_dir.clone();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let check = |when: &str| {
+        assert_eq!(mode(&dir), 0o700, "{when}: data dir");
+        for f in ["mistborn.db", "mistborn.db-wal", "mistborn.db-shm"] {
+            assert_eq!(mode(&dir.join(f)), 0o600, "{when}: {f}");
+        }
+    };
+    let m = Mistborn::open(config.clone()).await.unwrap();
+    regular(&m, "bob").await; // a write, so the WAL holds something
+    check("fresh install");
+    m.close().await;
+
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for f in ["mistborn.db", "mistborn.db-wal", "mistborn.db-shm"] {
+        if dir.join(f).exists() {
+            std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let m = Mistborn::open(config).await.unwrap();
+    regular(&m, "carol").await;
+    check("reopened old install");
+    m.close().await;
 }

@@ -269,13 +269,15 @@ pub struct CreateProfile {
     /// Owner by id or username; defaults to the caller (others need a superuser).
     #[serde(default)]
     pub user: Option<String>,
-    /// Defaults to `wireguard`.
+    /// Defaults to `wireguard` for a superuser, to the configured `peers.regular_user_kind`
+    /// (`mfa` unless changed) for a regular user, who may not ask for `wireguard` otherwise (403).
     #[serde(default)]
     pub kind: Option<ProfileKind>,
     /// Defaults to false.
     #[serde(default)]
     pub client_to_client: Option<bool>,
-    /// Defaults to `default`.
+    /// Defaults to `default`; `udp53` and `udp443` are host-wide redirects only a superuser may
+    /// choose (403).
     #[serde(default)]
     pub listen_port: Option<ProfilePort>,
     /// A device that generated its own key pair sends only its public key (base64); Mistborn then
@@ -289,9 +291,9 @@ impl From<CreateProfile> for NewPeer {
         NewPeer {
             user: c.user,
             name: c.name,
-            kind: c.kind.map(Into::into).unwrap_or_default(),
+            kind: c.kind.map(Into::into),
             client_to_client: c.client_to_client.unwrap_or(false),
-            listen_port: c.listen_port.map(Into::into).unwrap_or_default(),
+            listen_port: c.listen_port.map(Into::into),
             public_key: c.public_key,
         }
     }
@@ -348,13 +350,15 @@ pub struct EnrollDevice {
     /// Owner by id or username; defaults to the caller (others need a superuser).
     #[serde(default)]
     pub user: Option<String>,
-    /// Defaults to `wireguard`.
+    /// Defaults to `wireguard` for a superuser, to the configured `peers.regular_user_kind`
+    /// (`mfa` unless changed) for a regular user, who may not ask for `wireguard` otherwise (403).
     #[serde(default)]
     pub kind: Option<ProfileKind>,
     /// Defaults to false.
     #[serde(default)]
     pub client_to_client: Option<bool>,
-    /// Defaults to `default`.
+    /// Defaults to `default`; `udp53` and `udp443` are host-wide redirects only a superuser may
+    /// choose (403).
     #[serde(default)]
     pub listen_port: Option<ProfilePort>,
 }

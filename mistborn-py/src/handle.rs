@@ -384,24 +384,26 @@ pub struct Peers {
 impl Peers {
     /// Creates a profile. `user` defaults to the acting user (the system handle must name one);
     /// pass `public_key` for a device that made its own key pair.
-    #[pyo3(signature = (name, user = None, kind = "wireguard", client_to_client = false, listen_port = "default", public_key = None))]
+    /// `kind` defaults to "wireguard" for a superuser and to the configured
+    /// `peers.regular_user_kind` for a regular user; UDP 53/443 need a superuser.
+    #[pyo3(signature = (name, user = None, kind = None, client_to_client = false, listen_port = None, public_key = None))]
     #[allow(clippy::too_many_arguments)]
     fn create(
         &self,
         py: Python<'_>,
         name: String,
         user: Option<String>,
-        kind: &str,
+        kind: Option<&str>,
         client_to_client: bool,
-        listen_port: &str,
+        listen_port: Option<&str>,
         public_key: Option<String>,
     ) -> PyResult<Peer> {
         let new = NewPeer {
             user,
             name,
-            kind: parse::<PeerKind>(kind)?,
+            kind: kind.map(parse::<PeerKind>).transpose()?,
             client_to_client,
-            listen_port: parse::<ListenPort>(listen_port)?,
+            listen_port: listen_port.map(parse::<ListenPort>).transpose()?,
             public_key,
         };
         self.h

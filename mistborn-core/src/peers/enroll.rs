@@ -51,9 +51,9 @@ impl EnrollmentRequest {
         NewPeer {
             user,
             name: self.name.into(),
-            kind: self.kind,
+            kind: Some(self.kind),
             client_to_client: self.client_to_client,
-            listen_port: self.listen_port,
+            listen_port: Some(self.listen_port),
             public_key: Some(self.public_key.to_base64()),
         }
     }

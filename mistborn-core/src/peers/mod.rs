@@ -18,4 +18,6 @@ pub use qr::{qr_png, qr_terminal};
 pub use render::{ClientConfig, DEVICE_KEY_PLACEHOLDER};
 pub use service::Peers;
 pub(crate) use service::key_from_bytes;
-pub use types::{ListenPort, NewPeer, Peer, PeerId, PeerKind, PeerUpdate, ProfileName};
+pub use types::{
+    ListenPort, NewPeer, Peer, PeerId, PeerKind, PeerUpdate, PeersConfig, ProfileName,
+};

@@ -6,7 +6,7 @@ use super::alloc::AddressPool;
 use super::qr::{qr_png, qr_terminal};
 use super::render::ClientConfig;
 use super::store::{self, Insert, PeerRow};
-use super::types::{NewPeer, Peer, PeerId, PeerUpdate, ProfileName};
+use super::types::{ListenPort, NewPeer, Peer, PeerId, PeerKind, PeerUpdate, ProfileName};
 use crate::actor::Actor;
 use crate::crypto::{KeyPair, WgKey};
 use crate::error::{Error, Result};
@@ -44,9 +44,19 @@ impl Peers<'_> {
     }
 
     /// Creates a profile: allocates its addresses, makes (or takes) its keys.
+    ///
+    /// Regular users get [`PeersConfig::regular_user_kind`](super::PeersConfig) when they ask for no
+    /// kind, may not choose WireGuard-only unless that setting allows it, may not choose UDP 53/443
+    /// (host-wide redirects), and may have at most `max_profiles_per_user` profiles. Superusers
+    /// decide freely.
     pub async fn create(&self, actor: &Actor, new: NewPeer) -> Result<Peer> {
         let owner = self.owner(actor, new.user.as_deref()).await?;
         let name: ProfileName = new.name.parse()?;
+        let rules = self.m.config().peers;
+        let kind = new.kind.unwrap_or_else(|| self.default_kind(actor));
+        let listen_port = new.listen_port.unwrap_or_default();
+        self.check_choices(actor, kind, listen_port)?;
+        let quota = (!actor.is_superuser()).then_some(rules.max_profiles_per_user);
         let device_key = new
             .public_key
             .as_deref()
@@ -81,9 +91,9 @@ impl Peers<'_> {
                     user_id: owner.id.clone(),
                     username: owner.username.clone(),
                     name: name.clone(),
-                    kind: new.kind,
+                    kind,
                     client_to_client: new.client_to_client,
-                    listen_port: new.listen_port,
+                    listen_port,
                     address_v4,
                     address_v6,
                     public_key: public_key.clone(),
@@ -94,13 +104,20 @@ impl Peers<'_> {
                 private_key: private_key.clone(),
                 preshared_key: preshared_key.clone(),
             };
-            match store::insert_allocating(self.pool(), &addrs, &mut row).await {
+            match store::insert_allocating(self.pool(), &addrs, &mut row, quota).await {
                 Ok(Insert::Stored(rev)) => {
                     self.m
                         .notify_peers(rev, PeerChange::Profiles(vec![row.peer.id.clone()]));
                     return Ok(row.peer);
                 }
                 Ok(Insert::NameTaken) => return Err(taken()),
+                Ok(Insert::OverQuota) => {
+                    return Err(Error::Forbidden(format!(
+                        "user '{}' already has {} profiles, the most a regular user may have \
+                         (peers.max_profiles_per_user = {}); delete one or ask a superuser",
+                        owner.username, rules.max_profiles_per_user, rules.max_profiles_per_user
+                    )));
+                }
                 Err(Error::Store(e)) if is_unique_violation(&e) => {
                     if self.key_in_use(&public_key).await? {
                         return Err(Error::Conflict(
@@ -116,6 +133,38 @@ impl Peers<'_> {
             "could not store the profile: concurrent changes kept taking its name or address; try again"
                 .into(),
         ))
+    }
+
+    /// The kind a new profile gets when the request names none: `wireguard` from a superuser,
+    /// [`PeersConfig::regular_user_kind`](super::PeersConfig) from a regular user.
+    pub fn default_kind(&self, actor: &Actor) -> PeerKind {
+        if actor.is_superuser() {
+            PeerKind::Wireguard
+        } else {
+            self.m.config().peers.regular_user_kind
+        }
+    }
+
+    /// The superuser-only choices: a WireGuard-only profile (unless the config lets regular users
+    /// choose it) and the host-wide UDP 53/443 redirects.
+    fn check_choices(&self, actor: &Actor, kind: PeerKind, port: ListenPort) -> Result<()> {
+        if actor.is_superuser() {
+            return Ok(());
+        }
+        if kind == PeerKind::Wireguard && self.m.config().peers.regular_user_kind != kind {
+            return Err(Error::Forbidden(
+                "kind 'wireguard' (the tunnel as the only factor) is given by a superuser; \
+                 regular users' profiles are 'mfa' (peers.regular_user_kind)"
+                    .into(),
+            ));
+        }
+        if port != ListenPort::Default {
+            return Err(Error::Forbidden(format!(
+                "listen_port '{}' is a host-wide redirect that only a superuser may choose",
+                port.as_str()
+            )));
+        }
+        Ok(())
     }
 
     async fn key_in_use(&self, key: &WgKey) -> Result<bool> {
@@ -198,19 +247,29 @@ impl Peers<'_> {
             })
     }
 
-    /// Changes name, kind, client-to-client or port choice.
+    /// Changes name, kind, client-to-client or port choice. Making a profile WireGuard-only or
+    /// choosing UDP 53/443 are superuser decisions, as in [`Peers::create`].
     pub async fn update(&self, actor: &Actor, id: &str, change: PeerUpdate) -> Result<Peer> {
         let mut peer = self.row(actor, id).await?.peer;
+        // Only a change needs the right to make it: an owner may send back the values a
+        // superuser chose.
+        let kind = change.kind.filter(|k| *k != peer.kind);
+        let port = change.listen_port.filter(|p| *p != peer.listen_port);
+        self.check_choices(
+            actor,
+            kind.unwrap_or(PeerKind::Mfa),
+            port.unwrap_or(ListenPort::Default),
+        )?;
         if let Some(name) = change.name {
             peer.name = name.parse()?;
         }
-        if let Some(kind) = change.kind {
+        if let Some(kind) = kind {
             peer.kind = kind;
         }
         if let Some(c2c) = change.client_to_client {
             peer.client_to_client = c2c;
         }
-        if let Some(port) = change.listen_port {
+        if let Some(port) = port {
             peer.listen_port = port;
         }
         let rev = store::update(self.pool(), &peer)

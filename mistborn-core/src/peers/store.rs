@@ -83,10 +83,12 @@ pub(crate) enum Insert {
     Stored(i64),
     /// The owner already has a profile with this name.
     NameTaken,
+    /// The owner already has `quota` profiles or more.
+    OverQuota,
 }
 
-/// Allocates the lowest free address for `row` and inserts it, checking the name, all in one
-/// transaction. The transaction first bumps the profiles revision,
+/// Allocates the lowest free address for `row` and inserts it, checking the name and the owner's
+/// quota (when given), all in one transaction. The transaction first bumps the profiles revision,
 /// which takes that row's write lock (PostgreSQL) or the database's (SQLite): concurrent creators
 /// queue there instead of racing for the same address, and every check below sees the rows the
 /// previous creator committed.
@@ -94,6 +96,7 @@ pub(crate) async fn insert_allocating(
     pool: &AnyPool,
     addrs: &AddressPool,
     row: &mut PeerRow,
+    quota: Option<u32>,
 ) -> Result<Insert> {
     let mut tx = pool.begin().await?;
     let rev = revision::bump(&mut tx, revision::Domain::Peers).await?;
@@ -106,6 +109,15 @@ pub(crate) async fn insert_allocating(
             .await?;
     if same_name > 0 {
         return Ok(Insert::NameTaken);
+    }
+    if let Some(quota) = quota {
+        let owned: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM peers WHERE user_id = $1")
+            .bind(p.user_id.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        if owned >= i64::from(quota) {
+            return Ok(Insert::OverQuota);
+        }
     }
     let used: Vec<i64> = sqlx::query_scalar("SELECT addr_index FROM peers")
         .fetch_all(&mut *tx)

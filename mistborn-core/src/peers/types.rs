@@ -191,6 +191,29 @@ pub struct Peer {
     pub created_at: i64,
 }
 
+/// Profile rules (`[peers]` in mistborn.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PeersConfig {
+    /// The kind a regular user's new profile gets when none is asked for, and the only kind
+    /// besides `mfa` a regular user may choose. With the default, `mfa`, only a superuser can make
+    /// a profile WireGuard-only (the tunnel as the only factor); set `wireguard` to let regular
+    /// users choose it themselves.
+    pub regular_user_kind: PeerKind,
+    /// How many profiles a regular user may create for themselves (each takes a tunnel address);
+    /// superusers may go beyond it.
+    pub max_profiles_per_user: u32,
+}
+
+impl Default for PeersConfig {
+    fn default() -> Self {
+        Self {
+            regular_user_kind: PeerKind::Mfa,
+            max_profiles_per_user: 10,
+        }
+    }
+}
+
 /// Input for creating a profile.
 #[derive(Debug, Clone, Default)]
 pub struct NewPeer {
@@ -198,12 +221,14 @@ pub struct NewPeer {
     pub user: Option<String>,
     /// Display name.
     pub name: String,
-    /// WireGuard-only or MFA.
-    pub kind: PeerKind,
+    /// WireGuard-only or MFA; `None`: `wireguard` when a superuser creates the profile,
+    /// [`PeersConfig::regular_user_kind`] when a regular user does.
+    pub kind: Option<PeerKind>,
     /// Whether other tunnel clients may reach this device.
     pub client_to_client: bool,
-    /// Which port the device dials.
-    pub listen_port: ListenPort,
+    /// Which port the device dials; `None`: the default port. UDP 53 and 443 are host-wide
+    /// redirects, so only a superuser may choose them.
+    pub listen_port: Option<ListenPort>,
     /// A device that made its own key pair sends only the public key.
     pub public_key: Option<String>,
 }

@@ -55,6 +55,7 @@ async fn list_profiles(
         (status = 201, body = ProfileView),
         (status = 400, description = "Bad name, public key or body", body = ErrorBody),
         (status = 401, description = "No or bad token", body = ErrorBody),
+        (status = 403, description = "A regular user asked for `kind: wireguard` or `listen_port: udp53/udp443` (superuser decisions), or has `peers.max_profiles_per_user` profiles already", body = ErrorBody),
         (status = 404, description = "No such user (or not visible to the caller)", body = ErrorBody),
         (status = 409, description = "Name or key taken, or the address pool is full (`pool_exhausted`)", body = ErrorBody),
     ),
@@ -76,6 +77,7 @@ async fn create_profile(
         (status = 201, body = Enrollment),
         (status = 400, description = "Bad name, public key or body", body = ErrorBody),
         (status = 401, description = "No or bad token", body = ErrorBody),
+        (status = 403, description = "A regular user asked for `kind: wireguard` or `listen_port: udp53/udp443` (superuser decisions), or has `peers.max_profiles_per_user` profiles already", body = ErrorBody),
         (status = 404, description = "No such user (or not visible to the caller)", body = ErrorBody),
         (status = 409, description = "Name or key taken, or the address pool is full (`pool_exhausted`)", body = ErrorBody),
     ),
@@ -85,7 +87,10 @@ async fn enroll_device(
     Auth(actor): Auth,
     Json(body): Json<EnrollDevice>,
 ) -> Result<(StatusCode, Json<Enrollment>), ApiError> {
-    let kind = body.kind.map(Into::into).unwrap_or_default();
+    let kind = match body.kind {
+        Some(k) => k.into(),
+        None => s.mistborn.peers().default_kind(&actor),
+    };
     let mut request = EnrollmentRequest::new(&body.name, &body.public_key, kind)?;
     request.client_to_client = body.client_to_client.unwrap_or(false);
     request.listen_port = body.listen_port.map(Into::into).unwrap_or_default();
@@ -122,6 +127,7 @@ async fn get_profile(
         (status = 200, body = ProfileView),
         (status = 400, description = "Bad name or body", body = ErrorBody),
         (status = 401, description = "No or bad token", body = ErrorBody),
+        (status = 403, description = "A regular user changed `kind` to `wireguard` or `listen_port` to `udp53`/`udp443` (superuser decisions)", body = ErrorBody),
         (status = 404, description = "No such profile (or not visible to the caller)", body = ErrorBody),
         (status = 409, description = "The owner has a profile of that name", body = ErrorBody),
     ),

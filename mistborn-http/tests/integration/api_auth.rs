@@ -82,8 +82,13 @@ async fn mfa_sign_in_from_the_tunnel_gates_forward_auth() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let phone: IpAddr = r.json()["address_v4"].as_str().unwrap().parse().unwrap();
+    // A WireGuard-only profile is a superuser's decision.
     let r = app
-        .post("/api/v1/profiles", &bob, json!({"name": "laptop"}))
+        .post(
+            "/api/v1/profiles",
+            &app.admin,
+            json!({"name": "laptop", "user": "bob", "kind": "wireguard"}),
+        )
         .await;
     let laptop: IpAddr = r.json()["address_v6"].as_str().unwrap().parse().unwrap();
     let svc = "nextcloud.mistborn";

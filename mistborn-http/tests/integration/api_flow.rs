@@ -148,7 +148,10 @@ async fn profiles_crud_config_and_qr() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let p = r.json();
     assert_eq!(p["username"], "bob");
-    assert_eq!(p["kind"], "wireguard");
+    assert_eq!(
+        p["kind"], "mfa",
+        "a regular user's profile is MFA unless a superuser decides"
+    );
     assert_eq!(p["listen_port"], "default");
     assert_eq!(p["server_generated_key"], true);
     let id = p["id"].as_str().unwrap().to_string();
@@ -161,13 +164,43 @@ async fn profiles_crud_config_and_qr() {
             Method::PATCH,
             &format!("/api/v1/profiles/{id}"),
             Some(&bob),
-            Some(json!({"name": "old tablet", "client_to_client": true, "listen_port": "udp53"})),
+            Some(json!({"name": "old tablet", "client_to_client": true})),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["name"], "old tablet");
     assert_eq!(r.json()["client_to_client"], true);
-    assert_eq!(r.json()["kind"], "wireguard", "untouched fields stay");
+    assert_eq!(r.json()["kind"], "mfa", "untouched fields stay");
+    // The host-wide UDP 53/443 redirects and WireGuard-only profiles are superuser decisions.
+    for (field, body) in [
+        ("listen_port", json!({"listen_port": "udp53"})),
+        ("kind", json!({"kind": "wireguard"})),
+    ] {
+        let r = app
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/profiles/{id}"),
+                Some(&bob),
+                Some(body),
+            )
+            .await;
+        r.assert_error(StatusCode::FORBIDDEN, "forbidden");
+        assert!(
+            r.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(field)
+        );
+    }
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/profiles/{id}"),
+            Some(&app.admin),
+            Some(json!({"listen_port": "udp53"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 
     let r = app
         .get(&format!("/api/v1/profiles/{id}/config"), &bob)
@@ -451,6 +484,15 @@ async fn enroll_answers_everything_but_the_private_key() {
             "/api/v1/profiles/enroll",
             &bob,
             json!({"name": "phone", "public_key": device.public.to_base64(), "listen_port": "udp53"}),
+        )
+        .await;
+    r.assert_error(StatusCode::FORBIDDEN, "forbidden");
+    assert!(r.text().contains("listen_port"), "{}", r.text());
+    let r = app
+        .post(
+            "/api/v1/profiles/enroll",
+            &app.admin,
+            json!({"name": "phone", "user": "bob", "public_key": device.public.to_base64(), "listen_port": "udp53"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());

@@ -93,7 +93,7 @@ async fn mfa_profile_through_caddy_forward_auth() {
                 &bob,
                 NewPeer {
                     name: "phone".into(),
-                    kind: PeerKind::Mfa,
+                    kind: Some(PeerKind::Mfa),
                     ..Default::default()
                 },
             )

@@ -107,7 +107,7 @@ async fn firewall_gates_tunnel_clients_for_real() {
             NewPeer {
                 user: Some("admin".into()),
                 name: "mfa".into(),
-                kind: PeerKind::Mfa,
+                kind: Some(PeerKind::Mfa),
                 ..NewPeer::default()
             },
         )

@@ -31,9 +31,9 @@ pub async fn peer(m: &Mistborn, cmd: PeerCommand) -> Result<()> {
             let new = NewPeer {
                 user: Some(user.unwrap_or_else(|| ADMIN_USERNAME.into())),
                 name,
-                kind: kind.parse()?,
+                kind: Some(kind.parse()?),
                 client_to_client,
-                listen_port: port.parse()?,
+                listen_port: Some(port.parse()?),
                 public_key,
             };
             let p = m.peers().create(ME, new).await?;
