@@ -99,12 +99,15 @@ async fn mfa_profile_through_caddy_forward_auth() {
             )
             .await
             .unwrap();
+        // A WireGuard-only profile is a superuser's decision.
         let laptop = m
             .peers()
             .create(
-                &bob,
+                &Actor::System,
                 NewPeer {
+                    user: Some("bob".into()),
                     name: "laptop".into(),
+                    kind: Some(PeerKind::Wireguard),
                     ..Default::default()
                 },
             )
