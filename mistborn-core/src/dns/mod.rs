@@ -13,6 +13,7 @@ pub mod lists;
 pub mod log;
 pub(crate) mod logstore;
 pub mod matcher;
+pub mod rebuild;
 pub mod resolver;
 pub mod server;
 mod service;

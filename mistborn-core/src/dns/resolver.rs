@@ -76,6 +76,7 @@ impl Resolver {
                 cfg.cache_size,
             )?)
         };
+        super::rebuild::tune_allocator();
         let filter = m.dns().build_filter().await?;
         // Opened before serving, so a data dir the log cannot live in fails the start.
         m.dns_log().await?;

@@ -282,8 +282,8 @@ impl Dns<'_> {
     pub async fn build_filter(&self) -> Result<Filter> {
         let lists = store::enabled_contents(self.pool()).await?;
         let rules = store::rules(self.pool()).await?;
-        // Parsing a million lines is CPU work: keep it off the async workers.
-        tokio::task::spawn_blocking(move || {
+        // Parsing a million lines is CPU work: off the async workers, below the serving threads.
+        super::rebuild::off_workers("building the DNS filter", move || {
             let mut b = FilterBuilder::new();
             for (name, content) in &lists {
                 b.add_list(name, &parse_list(content));
@@ -298,7 +298,6 @@ impl Dns<'_> {
             b.build()
         })
         .await
-        .map_err(|e| Error::Config(format!("building the DNS filter: {e}")))
     }
 
     /// Query log rows, newest first. A regular user sees only their own profiles' queries.
