@@ -250,7 +250,8 @@ dns_query() { # home.mistborn A at the tunnel address through the socket unit ->
   timeout "${1:-3}" dd bs=512 count=1 <&4 2>/dev/null | od -An -tx1 | tr -d ' \n'
   exec 4<&-
 }
-wgo_pid() { for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = wireguard-go ] && { echo "${p#/proc/}"; return; }; done; }
+pid_of() { for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = "$1" ] && { echo "${p#/proc/}"; return; }; done; }
+wgo_pid() { pid_of wireguard-go; }
 say "api $(wait_api)"
 # systemd-resolved runs without its stub on 127.0.0.53:53 (0035007F... in /proc/net/udp)
 say "resolved $(systemctl is-active systemd-resolved) stub $(grep -c ' 3500007F:0035 ' /proc/net/udp)"
@@ -259,6 +260,8 @@ pid=$(systemctl show -p MainPID --value mistborn.service)
 say "user $(stat -c %U /proc/$pid)"
 grep -E '^(CapEff|CapBnd|CapAmb|NoNewPrivs)' /proc/$pid/status | sed 's/^/CHECK /; s/:\t/ /'
 say "nft $(nft list table inet mistborn >/dev/null 2>&1 && echo yes || echo no)"
+caddy=$(pid_of caddy)
+say "caddy $([ -n "$caddy" ] && stat -c %U "/proc/$caddy" || echo none)"
 say "link $(ip link show mistborn0 >/dev/null 2>&1 && echo yes || echo no)"
 say "dns $(dns_query)"
 wgo=$(wgo_pid)
@@ -344,6 +347,7 @@ check "CapBnd 0000000000001400"
 check "CapAmb 0000000000001400"
 check "NoNewPrivs 1"
 check "nft yes"
+check "caddy mistborn"   # the managed reverse proxy, as the service user
 check "link yes"
 for what in dns dns-while-stopped dns-after-upgrade; do
   answer=$(sed -n "s/^CHECK $what //p" <<<"$out")
