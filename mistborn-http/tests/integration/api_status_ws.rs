@@ -129,13 +129,14 @@ fn names(v: &Value) -> Vec<String> {
     n
 }
 
-/// A profile of `user` (`kind` wireguard or mfa); returns its tunnel IPv4 address.
-async fn profile(app: &TestApp, token: &str, name: &str, kind: &str) -> IpAddr {
+/// A profile of `owner` (`kind` wireguard or mfa), made by the admin (a WireGuard-only profile
+/// is a superuser's decision); returns its tunnel IPv4 address.
+async fn profile(app: &TestApp, owner: &str, name: &str, kind: &str) -> IpAddr {
     let r = app
         .post(
             "/api/v1/profiles",
-            token,
-            json!({"name": name, "kind": kind}),
+            &app.admin,
+            json!({"name": name, "user": owner, "kind": kind}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
@@ -148,7 +149,7 @@ const HOME: &str = "https://home.mistborn";
 async fn only_pages_mistborn_served_and_token_holders_may_open_it() {
     let app = TestApp::new().await;
     let bob = app.regular_user("bob").await;
-    let laptop = profile(&app, &bob, "laptop", "wireguard").await;
+    let laptop = profile(&app, "bob", "laptop", "wireguard").await;
 
     // A program with a token (no Origin), or the sign-in page with one.
     let (addr, _stop) = serve(&app, LOOPBACK).await;
@@ -267,7 +268,7 @@ async fn a_deleted_user_loses_their_socket_within_a_second() {
 async fn a_demoted_superusers_view_narrows_within_a_second() {
     let app = TestApp::new().await;
     let bob = app.regular_user("bob").await;
-    profile(&app, &bob, "phone", "wireguard").await;
+    profile(&app, "bob", "phone", "wireguard").await;
     let r = app
         .call(
             Method::PUT,
@@ -306,7 +307,7 @@ async fn a_demoted_superusers_view_narrows_within_a_second() {
     );
     assert_eq!(names(&view), ["bob/phone"]);
     // Later pushes keep to the narrow view: admin's new profile is not sent.
-    profile(&app, &app.admin, "laptop", "wireguard").await;
+    profile(&app, "admin", "laptop", "wireguard").await;
     assert!(
         next_view(&mut ws, Duration::from_millis(500))
             .await
@@ -317,7 +318,7 @@ async fn a_demoted_superusers_view_narrows_within_a_second() {
 
 /// A device with a second factor, signed in: returns its tunnel address.
 async fn signed_in_device(app: &TestApp, token: &str) -> IpAddr {
-    let phone = profile(app, token, "phone", "mfa").await;
+    let phone = profile(app, "bob", "phone", "mfa").await;
     let me = app.get("/api/v1/me", token).await.json();
     let actor = Actor::User {
         id: me["id"].as_str().unwrap().parse().unwrap(),
@@ -342,7 +343,7 @@ async fn signing_out_closes_the_devices_socket_within_a_second() {
     let mut ws = connect(addr, &[origin(HOME)]).await.unwrap();
     first_view(&mut ws).await;
     // Something else changes first: the socket stays.
-    profile(&app, &bob, "tablet", "wireguard").await;
+    profile(&app, "bob", "tablet", "wireguard").await;
     assert!(
         next_view(&mut ws, Duration::from_millis(300))
             .await
