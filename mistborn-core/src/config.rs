@@ -88,6 +88,12 @@ pub struct Config {
     pub endpoint: String,
     /// Address of the HTTP API and web UI.
     pub http_listen: SocketAddr,
+    /// The unix socket the reverse proxy reaches the API through; empty means
+    /// `<data_dir>/http.sock`. Only requests over it have their `X-Forwarded-For` believed, so it is
+    /// created 0600 (the managed Caddy runs as Mistborn's user), or 0660 with `http_socket_group`.
+    pub http_socket: Option<PathBuf>,
+    /// A group that may open `http_socket` too (an external proxy running as another user).
+    pub http_socket_group: Option<String>,
     /// Local DNS suffix for `home.<suffix>` and service names.
     pub dns_suffix: String,
     /// The WireGuard server.
@@ -112,6 +118,8 @@ impl Default for Config {
             database_url: None,
             endpoint: "127.0.0.1".into(),
             http_listen: "127.0.0.1:5000".parse().expect("valid literal"),
+            http_socket: None,
+            http_socket_group: None,
             dns_suffix: "mistborn".into(),
             wireguard: WireGuardConfig::default(),
             dns: crate::dns::DnsConfig::default(),
@@ -261,6 +269,13 @@ impl Config {
         check_dns_name("dns_suffix", &self.dns_suffix)?;
         self.proxy.validate()?;
         Ok(())
+    }
+
+    /// The proxy's unix socket in force: the configured one or `http.sock` in the data dir.
+    pub fn effective_http_socket(&self) -> PathBuf {
+        self.http_socket
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("http.sock"))
     }
 
     /// The database URL in force: the configured one or SQLite in the data dir.

@@ -4,8 +4,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use mistborn_core::Actor;
 use serde::Serialize;
@@ -53,33 +53,49 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
-/// Where a request comes from: the TCP peer, or, when the peer is this host's own reverse proxy
-/// (a loopback address), the client address the proxy put first in `X-Forwarded-For`. `None` when
+/// Proof that a request came through the reverse proxy's own hop: the unix socket that only the
+/// proxy may open ([`crate::serve_proxy_socket`]). That listener puts it on every request it
+/// serves; nothing a client sends can, so a forwarded address is believed only with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyHop;
+
+/// The caller's tunnel address, as far as it is proven: over the proxy's socket
+/// ([`ProxyHop`]), the client address the proxy added to `X-Forwarded-For`; over TCP, the peer
+/// address itself when it lies in a tunnel subnet (the API bound on the tunnel side: WireGuard
+/// proved it). Never a header on TCP: any local process can send one. `None` otherwise, and when
 /// the server was not started with connection info.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied()
-        else {
-            return Ok(ClientAddr(None));
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let addr = if parts.extensions.get::<ProxyHop>().is_some() {
+            forwarded_for(&parts.headers)
+        } else {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip().to_canonical())
         };
-        if !peer.ip().is_loopback() {
-            return Ok(ClientAddr(Some(peer.ip())));
-        }
-        // Caddy replaces a client-sent X-Forwarded-For with the address it saw, so the first entry
-        // is the client. Only a loopback peer (the proxy on this host) is trusted to say so.
-        let forwarded = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse::<IpAddr>().ok());
-        Ok(ClientAddr(Some(forwarded.unwrap_or(peer.ip()))))
+        let wg = &state.mistborn.config().wireguard;
+        Ok(ClientAddr(addr.filter(|a| match a {
+            IpAddr::V4(v4) => wg.subnet_v4.contains(v4),
+            IpAddr::V6(v6) => wg.subnet_v6.contains(v6),
+        })))
     }
+}
+
+/// The address the trusted hop added to `X-Forwarded-For`: the rightmost entry of the last header
+/// line. Caddy replaces the header with the one address it saw; nginx
+/// (`$proxy_add_x_forwarded_for`) and HAProxy (`option forwardfor`) append theirs, so whatever a
+/// client sent stands to the left. An unparsable rightmost entry is no address (never a fallback
+/// to an entry the client wrote).
+pub fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
+    let line = headers.get_all("x-forwarded-for").iter().next_back()?;
+    let entry = line.to_str().ok()?.rsplit(',').next()?.trim();
+    entry.parse::<IpAddr>().ok().map(|a| a.to_canonical())
 }
 
 /// The profile behind the request's tunnel address, verified or not (for the sign-in endpoints).
@@ -140,5 +156,42 @@ async fn bearer(parts: &Parts, state: &AppState) -> Result<Actor, ApiError> {
             .filter(|t| !t.is_empty())
             .ok_or_else(ApiError::missing_token)?;
         Ok(state.mistborn.users().authenticate_token(token).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(lines: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for l in lines {
+            h.append("x-forwarded-for", l.parse().expect("header value"));
+        }
+        h
+    }
+
+    #[test]
+    fn the_rightmost_forwarded_entry_is_the_one_the_proxy_added() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().expect("ip"));
+        assert_eq!(forwarded_for(&headers(&["10.15.91.2"])), ip("10.15.91.2"));
+        // nginx appends to what the client sent: the client's part is on the left.
+        assert_eq!(
+            forwarded_for(&headers(&["10.15.91.2, 10.15.91.7"])),
+            ip("10.15.91.7")
+        );
+        // A client-sent line first, the proxy's own line last (HAProxy adds a header line).
+        assert_eq!(
+            forwarded_for(&headers(&["10.15.91.2", "10.15.91.7"])),
+            ip("10.15.91.7")
+        );
+        assert_eq!(
+            forwarded_for(&headers(&["::ffff:10.15.91.7"])),
+            ip("10.15.91.7")
+        );
+        // Garbage on the right is no address, never the entry to its left.
+        assert_eq!(forwarded_for(&headers(&["10.15.91.2, nonsense"])), None);
+        assert_eq!(forwarded_for(&headers(&["10.15.91.2,"])), None);
+        assert_eq!(forwarded_for(&HeaderMap::new()), None);
     }
 }

@@ -199,32 +199,9 @@ impl Netns {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> std::io::Result<(u16, String)> {
-        use std::io::{Read, Write};
-        let mut s = self.connect(addr)?;
+        let s = self.connect(addr)?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n");
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        if let Some(b) = body {
-            req.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                b.len()
-            ));
-        }
-        req.push_str("\r\n");
-        req.push_str(body.unwrap_or(""));
-        s.write_all(req.as_bytes())?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw)?;
-        let text = String::from_utf8_lossy(&raw);
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {head:?}")))?;
-        Ok((status, body.to_string()))
+        http_over(s, &addr.to_string(), method, path, headers, body)
     }
 
     /// Whether an HTTP GET of `url` from inside succeeds within a second (curl).
@@ -713,4 +690,40 @@ pub fn client_from_config(
         ns.exec_ok(&["ip", "route", "add", s, "dev", &wg.name]);
     }
     wg
+}
+
+/// A plain HTTP/1.0 request over an open stream (TCP, or a unix socket such as Mistborn's proxy
+/// socket): `(status, body)`. HTTP/1.0 so the server closes the connection after one whole (never
+/// chunked) response.
+pub fn http_over(
+    mut s: impl std::io::Read + std::io::Write,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {host}\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body.unwrap_or(""));
+    s.write_all(req.as_bytes())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {head:?}")))?;
+    Ok((status, body.to_string()))
 }

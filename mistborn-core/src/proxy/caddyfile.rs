@@ -126,6 +126,14 @@ mod tests {
             "home is the login page"
         );
         assert!(c.contains("respond \"Mistborn: Not authorized\" 403"));
-        assert!(c.contains("forward_auth 127.0.0.1:5000"));
+        assert!(
+            c.contains("forward_auth unix//var/lib/mistborn/http.sock {"),
+            "forward-auth goes over the proxy socket, never TCP: {c}"
+        );
+        assert!(
+            home.contains("reverse_proxy unix//var/lib/mistborn/http.sock"),
+            "{home}"
+        );
+        assert!(!c.contains("127.0.0.1:5000"), "{c}");
     }
 }

@@ -98,8 +98,8 @@ impl ProxyConfig {
 pub struct Site {
     /// Full host name.
     pub host: String,
-    /// Where requests go.
-    pub upstream: SocketAddr,
+    /// Where requests go, in Caddy's upstream syntax (`host:port` or `unix//path`).
+    pub upstream: String,
     /// Whether forward-auth gates it (every service; not `home`, which is the login page).
     pub gated: bool,
 }
@@ -117,8 +117,9 @@ pub struct ProxyPlan {
     pub admin: String,
     /// Caddy's own storage (never the system's).
     pub storage_dir: PathBuf,
-    /// Mistborn's HTTP address, for forward-auth and `home`.
-    pub auth_upstream: SocketAddr,
+    /// Mistborn's proxy socket in Caddy's syntax (`unix//path`), for forward-auth and `home`: only
+    /// over it does Mistborn believe the client address the proxy forwards.
+    pub auth_upstream: String,
     /// Certificate files.
     pub tls: TlsFiles,
     /// Sites in a stable order.
@@ -140,16 +141,17 @@ pub fn plan(config: &Config, tls: TlsFiles, server_addresses: [IpAddr; 2]) -> Pr
             config.data_dir.join("caddy").join("admin.sock").display()
         )
     });
+    let auth_upstream = format!("unix/{}", config.effective_http_socket().display());
     let mut sites = vec![Site {
         host: format!("home.{suffix}"),
-        upstream: config.http_listen,
+        upstream: auth_upstream.clone(),
         gated: false,
     }];
     let mut services = p.services.clone();
     services.sort_by(|a, b| a.name.cmp(&b.name));
     sites.extend(services.into_iter().map(|s| Site {
         host: format!("{}.{suffix}", s.name),
-        upstream: s.upstream,
+        upstream: s.upstream.to_string(),
         gated: true,
     }));
     ProxyPlan {
@@ -158,7 +160,7 @@ pub fn plan(config: &Config, tls: TlsFiles, server_addresses: [IpAddr; 2]) -> Pr
         https_port: p.https_port,
         admin,
         storage_dir: config.data_dir.join("caddy").join("data"),
-        auth_upstream: config.http_listen,
+        auth_upstream,
         tls,
         sites,
     }

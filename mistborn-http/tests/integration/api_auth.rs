@@ -1,5 +1,6 @@
 //! Sign-in from the tunnel, web identity and forward-auth through the router, with the client
-//! address given as connection info (directly, or via a reverse proxy on loopback).
+//! address given as connection info (a TCP peer), or as the reverse proxy forwards it over its
+//! socket (the listener's [`ProxyHop`] proof, inserted here as that listener does).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -8,23 +9,33 @@ use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
 use mistborn_core::auth::TotpSecret;
 use mistborn_core::proxy::ServiceRoute;
+use mistborn_http::extract::ProxyHop;
 use serde_json::{Value, json};
 
 use crate::support::{Resp, TestApp};
 
-/// A request as it reaches the server: from `peer`, optionally forwarded for `client` by a proxy.
+/// How a request reaches the server.
+#[derive(Clone, Copy)]
+enum Via {
+    /// Straight over TCP from this peer address.
+    Tcp(IpAddr),
+    /// Through the reverse proxy's socket, forwarded for this client.
+    Proxy(IpAddr),
+}
+use Via::{Proxy, Tcp};
+
+/// A request as it reaches the server.
 async fn from(
     app: &TestApp,
-    peer: IpAddr,
-    client: Option<IpAddr>,
+    via: Via,
     method: Method,
     uri: &str,
     body: Option<Value>,
     extra: &[(&str, &str)],
 ) -> Resp {
     let mut req = Request::builder().method(method).uri(uri);
-    if let Some(c) = client {
-        req = req.header("x-forwarded-for", c.to_string());
+    if let Proxy(client) = via {
+        req = req.header("x-forwarded-for", client.to_string());
     }
     for (k, v) in extra {
         req = req.header(*k, *v);
@@ -36,18 +47,22 @@ async fn from(
         None => req.body(Body::empty()),
     }
     .unwrap();
-    req.extensions_mut()
-        .insert(ConnectInfo(SocketAddr::new(peer, 40000)));
+    match via {
+        Tcp(peer) => {
+            req.extensions_mut()
+                .insert(ConnectInfo(SocketAddr::new(peer, 40000)));
+        }
+        Proxy(_) => {
+            req.extensions_mut().insert(ProxyHop);
+        }
+    }
     app.request(req).await
 }
-
-const PROXY: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 async fn forward(app: &TestApp, client: IpAddr, host: &str, accept: &str) -> Resp {
     from(
         app,
-        PROXY,
-        Some(client),
+        Proxy(client),
         Method::GET,
         "/auth/forward",
         None,
@@ -96,8 +111,7 @@ async fn mfa_sign_in_from_the_tunnel_gates_forward_auth() {
     // Before sign-in: the phone is known but not verified; services refuse it.
     let who = from(
         &app,
-        phone,
-        None,
+        Tcp(phone),
         Method::GET,
         "/api/v1/auth/whoami",
         None,
@@ -106,7 +120,7 @@ async fn mfa_sign_in_from_the_tunnel_gates_forward_auth() {
     .await;
     assert_eq!(who.json()["username"], "bob");
     assert_eq!(who.json()["verified"], false);
-    let me = from(&app, phone, None, Method::GET, "/api/v1/me", None, &[]).await;
+    let me = from(&app, Tcp(phone), Method::GET, "/api/v1/me", None, &[]).await;
     me.assert_error(StatusCode::UNAUTHORIZED, "unauthenticated");
     let denied = forward(&app, phone, svc, "*/*").await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
@@ -118,8 +132,7 @@ async fn mfa_sign_in_from_the_tunnel_gates_forward_auth() {
     // Enrollment from the tunnel itself (the tunnel is the first factor), then sign-in.
     let e = from(
         &app,
-        phone,
-        None,
+        Tcp(phone),
         Method::POST,
         "/api/v1/auth/totp/enroll",
         Some(json!({})),
@@ -131,8 +144,7 @@ async fn mfa_sign_in_from_the_tunnel_gates_forward_auth() {
     let code = secret.code_at(now()).unwrap();
     let c = from(
         &app,
-        phone,
-        None,
+        Tcp(phone),
         Method::POST,
         "/api/v1/auth/totp/confirm",
         Some(json!({"code": code})),
@@ -147,8 +159,7 @@ async fn mfa_sign_in_from_the_tunnel_gates_forward_auth() {
     );
     let again = from(
         &app,
-        phone,
-        None,
+        Tcp(phone),
         Method::POST,
         "/api/v1/auth/totp/enroll",
         Some(json!({})),
@@ -159,8 +170,7 @@ async fn mfa_sign_in_from_the_tunnel_gates_forward_auth() {
 
     let wrong = from(
         &app,
-        phone,
-        None,
+        Tcp(phone),
         Method::POST,
         "/api/v1/auth/login",
         Some(json!({"code": "000000"})),
@@ -172,8 +182,7 @@ async fn mfa_sign_in_from_the_tunnel_gates_forward_auth() {
     let next = secret.code_at(now() + 30).unwrap();
     let ok = from(
         &app,
-        phone,
-        None,
+        Tcp(phone),
         Method::POST,
         "/api/v1/auth/login",
         Some(json!({"code": next})),
@@ -184,7 +193,7 @@ async fn mfa_sign_in_from_the_tunnel_gates_forward_auth() {
     assert_eq!(ok.json()["address"], phone.to_string());
 
     // Signed in: the tunnel address is bob on the web, and forward-auth lets it through.
-    let me = from(&app, phone, None, Method::GET, "/api/v1/me", None, &[]).await;
+    let me = from(&app, Tcp(phone), Method::GET, "/api/v1/me", None, &[]).await;
     assert_eq!(me.json()["username"], "bob");
     let allowed = forward(&app, phone, svc, "*/*").await;
     assert_eq!(allowed.status, StatusCode::OK);
@@ -209,21 +218,40 @@ async fn mfa_sign_in_from_the_tunnel_gates_forward_auth() {
         forward(&app, outsider, svc, "*/*").await.status,
         StatusCode::FORBIDDEN
     );
+    // A header is no proof: over TCP (even from loopback, where the proxy used to be trusted) a
+    // forwarded address is ignored, and so it is after a proxy that appends (the rightmost entry
+    // is the one the proxy added).
+    let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+    for peer in [outsider, loopback] {
+        let spoof = from(
+            &app,
+            Tcp(peer),
+            Method::GET,
+            "/auth/forward",
+            None,
+            &[
+                ("x-forwarded-host", svc),
+                ("x-forwarded-for", &laptop.to_string()),
+            ],
+        )
+        .await;
+        assert_eq!(
+            spoof.status,
+            StatusCode::FORBIDDEN,
+            "X-Forwarded-For over TCP from {peer}"
+        );
+    }
+    let appended = format!("{laptop}, {outsider}");
     let spoof = from(
         &app,
-        outsider,
-        Some(phone),
+        Proxy(outsider),
         Method::GET,
         "/auth/forward",
         None,
-        &[("x-forwarded-host", svc)],
+        &[("x-forwarded-host", svc), ("x-forwarded-for", &appended)],
     )
     .await;
-    assert_eq!(
-        spoof.status,
-        StatusCode::FORBIDDEN,
-        "X-Forwarded-For counts only from the local proxy"
-    );
+    assert_eq!(spoof.status, StatusCode::FORBIDDEN, "{appended}");
     let no_info = app.call(Method::GET, "/auth/forward", None, None).await;
     assert_eq!(no_info.status, StatusCode::FORBIDDEN);
 
@@ -237,8 +265,7 @@ async fn mfa_sign_in_from_the_tunnel_gates_forward_auth() {
     // Sign-out closes it again.
     let out = from(
         &app,
-        phone,
-        None,
+        Tcp(phone),
         Method::POST,
         "/api/v1/auth/logout",
         None,
@@ -252,8 +279,7 @@ async fn mfa_sign_in_from_the_tunnel_gates_forward_auth() {
     );
     let out = from(
         &app,
-        phone,
-        None,
+        Tcp(phone),
         Method::POST,
         "/api/v1/auth/logout",
         None,
@@ -285,8 +311,7 @@ async fn lockout_is_429_and_the_ca_and_page_are_public() {
         last = Some(
             from(
                 &app,
-                phone,
-                None,
+                Tcp(phone),
                 Method::POST,
                 "/api/v1/auth/login",
                 Some(json!({"code": "999999"})),
@@ -336,8 +361,7 @@ async fn concurrent_wrong_codes_get_at_most_the_limit_of_401s() {
             tokio::spawn(async move {
                 let r = from(
                     &app,
-                    phone,
-                    None,
+                    Tcp(phone),
                     Method::POST,
                     "/api/v1/auth/login",
                     Some(json!({"code": "999999"})),
@@ -361,4 +385,55 @@ async fn concurrent_wrong_codes_get_at_most_the_limit_of_401s() {
         "{unauthorized} wrong codes were judged (limit 5)"
     );
     assert_eq!(unauthorized + throttled, 200);
+}
+
+/// The hole of issue 11: a local process naming the admin's default profile in `X-Forwarded-For`.
+#[tokio::test]
+async fn a_forwarded_address_over_tcp_is_nobody() {
+    let app = TestApp::new().await;
+    let admin_profile: IpAddr = "10.15.91.2".parse().unwrap();
+    let header = [("x-forwarded-for", "10.15.91.2")];
+    let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+    let me = from(
+        &app,
+        Tcp(loopback),
+        Method::GET,
+        "/api/v1/me",
+        None,
+        &header,
+    )
+    .await;
+    me.assert_error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    let mint = from(
+        &app,
+        Tcp(loopback),
+        Method::POST,
+        "/api/v1/tokens",
+        Some(json!({"label": "stolen"})),
+        &header,
+    )
+    .await;
+    mint.assert_error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    let who = from(
+        &app,
+        Tcp(loopback),
+        Method::GET,
+        "/api/v1/auth/whoami",
+        None,
+        &header,
+    )
+    .await;
+    assert_eq!(who.status, StatusCode::OK);
+    assert_eq!(who.json()["username"], json!(null), "{}", who.text());
+    assert_eq!(who.json()["address"], json!(null), "{}", who.text());
+
+    // The same address proven (over the proxy's socket, or as the TCP peer on the tunnel side) is
+    // the admin's device.
+    for via in [Proxy(admin_profile), Tcp(admin_profile)] {
+        let me = from(&app, via, Method::GET, "/api/v1/me", None, &[]).await;
+        assert_eq!(me.status, StatusCode::OK, "{}", me.text());
+        assert_eq!(me.json()["role"], "superuser");
+        let who = from(&app, via, Method::GET, "/api/v1/auth/whoami", None, &[]).await;
+        assert_eq!(who.json()["username"], "admin", "{}", who.text());
+    }
 }

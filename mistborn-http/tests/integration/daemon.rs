@@ -247,8 +247,36 @@ impl Daemon {
         self.api_as(method, path, &headers, body)
     }
 
-    /// A REST call with extra headers (e.g. `X-Forwarded-For`, as the local proxy sends it):
-    /// (status, JSON body or `Null`; status 0 when the API did not answer).
+    /// A REST call as the reverse proxy makes it for a tunnel client: over serve's proxy socket
+    /// (the proven hop), naming `client` in `X-Forwarded-For`. (status, JSON body or `Null`).
+    pub fn api_as_client(
+        &self,
+        method: &str,
+        path: &str,
+        client: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let socket = self.data_dir().join("http.sock");
+        let body = body.map(Value::to_string);
+        let answer = std::os::unix::net::UnixStream::connect(&socket).and_then(|s| {
+            s.set_read_timeout(Some(Duration::from_secs(10)))?;
+            mistborn_system_tests::http_over(
+                s,
+                "home.mistborn",
+                method,
+                path,
+                &[("X-Forwarded-For", client)],
+                body.as_deref(),
+            )
+        });
+        match answer {
+            Ok((status, text)) => (status, serde_json::from_str(&text).unwrap_or(Value::Null)),
+            Err(_) => (0, Value::Null),
+        }
+    }
+
+    /// A REST call with extra headers: (status, JSON body or `Null`; status 0 when the API did
+    /// not answer).
     pub fn api_as(
         &self,
         method: &str,

@@ -13,6 +13,7 @@ mod api_web;
 mod cli;
 mod daemon;
 mod dns_restart;
+mod identity;
 mod listener;
 mod openapi;
 mod proxy_e2e;

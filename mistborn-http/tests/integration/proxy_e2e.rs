@@ -221,6 +221,45 @@ async fn mfa_profile_through_caddy_forward_auth() {
         "unknown hosts are denied"
     );
 
+    // Identity through the proxy's hop (its socket): the laptop is bob on home's API, even when
+    // it sends a forged X-Forwarded-For of its own (Caddy replaces it; Mistborn takes the
+    // rightmost). The same header straight to the API's TCP port is nobody.
+    let home_api = |from: IpAddr, path: &str, extra: &[&str]| {
+        let url = format!("https://home.mistborn{path}");
+        let mut args = vec!["--cacert", &ca, "--resolve", &home_resolve];
+        args.extend_from_slice(extra);
+        args.push(&url);
+        curl(&ns, from, &args)
+    };
+    let (status, text) = home_api(laptop, "/api/v1/me", &[]);
+    assert_eq!(status, "200", "{text}");
+    assert!(text.contains("\"username\":\"bob\""), "{text}");
+    let forged = format!("X-Forwarded-For: {phone}");
+    let (status, text) = home_api(laptop, "/api/v1/auth/whoami", &["-H", &forged]);
+    assert_eq!(status, "200", "{text}");
+    assert!(text.contains("\"profile\":\"laptop\""), "{text}");
+    let outsider_forged = format!("X-Forwarded-For: {laptop}");
+    assert_eq!(
+        home_api(outsider, "/api/v1/me", &["-H", &outsider_forged]).0,
+        "401",
+        "a non-tunnel client forging a tunnel address through the proxy"
+    );
+    let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+    let direct = |path: &str, extra: &[&str]| {
+        let url = format!("http://127.0.0.1:5000{path}");
+        let mut args = vec!["-H", &outsider_forged];
+        args.extend_from_slice(extra);
+        args.push(&url);
+        curl(&ns, loopback, &args)
+    };
+    let (status, text) = direct("/api/v1/me", &[]);
+    assert_eq!(status, "401", "X-Forwarded-For straight to TCP: {text}");
+    let (status, text) = direct(
+        "/auth/forward",
+        &["-H", "X-Forwarded-Host: nextcloud.mistborn"],
+    );
+    assert_eq!(status, "403", "forward-auth straight to TCP: {text}");
+
     // Sign in through the proxy's home site, as a browser on the phone would.
     let code = secret.code_at(now() + 30).unwrap();
     let body = format!("{{\"code\":\"{code}\"}}");

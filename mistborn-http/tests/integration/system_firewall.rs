@@ -177,7 +177,7 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
         "wg-only client lost the internet after the restart"
     );
 
-    // MFA login over REST, as the proxy calls it (a loopback peer naming the client).
+    // MFA login over REST, as the proxy calls it (over its socket, naming the client).
     let enrolled = d.api_ok(
         "POST",
         "/api/v1/auth/totp/enroll",
@@ -195,12 +195,11 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
         Some(json!({"user": "admin", "code": secret.code_at(t).unwrap()})),
         200,
     );
-    let as_client = [("X-Forwarded-For", mfa_v4.as_str())];
     let code = secret.code_at(t + 30).unwrap();
-    let (status, v) = d.api_as(
+    let (status, v) = d.api_as_client(
         "POST",
         "/api/v1/auth/login",
-        &as_client,
+        &mfa_v4,
         Some(&json!({"code": code})),
     );
     assert_eq!(status, 200, "login: {v}");
@@ -286,7 +285,7 @@ async fn daemon_firewall_internet_mfa_coppercloud_probes_and_restart() {
         );
     }
     let signed_out = Instant::now();
-    let (status, v) = d.api_as("POST", "/api/v1/auth/logout", &as_client, None);
+    let (status, v) = d.api_as_client("POST", "/api/v1/auth/logout", &mfa_v4, None);
     assert_eq!(status, 204, "logout: {v}");
     let mut last = signed_out;
     while signed_out.elapsed() < Duration::from_secs(3) {

@@ -71,6 +71,12 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
     let local = listener
         .local_addr()
         .map_err(|e| Error::Config(format!("listener address: {e}")))?;
+    let socket_path = m.config().effective_http_socket();
+    let proxy_socket =
+        mistborn_http::bind_proxy_socket(&socket_path, m.config().http_socket_group.as_deref())
+            .map_err(|e| {
+                Error::Config(format!("cannot listen on {}: {e}", socket_path.display()))
+            })?;
     println!("data dir: {}", data_dir.display());
     // The firewall runs in the daemon's own network namespace, before the data plane: its gate
     // keeps peers off the tunnel until the table is in force (firewall.fail_closed). Like the
@@ -136,6 +142,10 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
         println!("skipped profile {}: {}", s.id, s.reason);
     }
     println!("serving the API on http://{local}/api/v1 (OpenAPI at /api/v1/openapi.json)");
+    println!(
+        "reverse proxy socket: {} (the only way a forwarded client address is believed)",
+        socket_path.display()
+    );
 
     let shutdown = Shutdown::new();
     let mut tasks: JoinSet<Result<&'static str>> = JoinSet::new();
@@ -159,6 +169,19 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
                 .await
                 .map_err(|e| Error::Config(format!("HTTP server: {e}")))?;
             Ok("HTTP API")
+        });
+    }
+    {
+        let mut state = AppState::new(m.clone());
+        if let Some(f) = &firewall {
+            state = state.with_firewall(f.handle());
+        }
+        let stop = shutdown.wait();
+        tasks.spawn(async move {
+            mistborn_http::serve_proxy_socket(proxy_socket, state, stop)
+                .await
+                .map_err(|e| Error::Config(format!("HTTP proxy socket: {e}")))?;
+            Ok("HTTP proxy socket")
         });
     }
     // Further background tasks (data-plane reconciler, DNS, ...) are spawned into `tasks` here
