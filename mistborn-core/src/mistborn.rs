@@ -118,7 +118,7 @@ impl Mistborn {
     /// Like [`Mistborn::open`], also telling whether this was the first start.
     pub async fn open_reporting(config: Config) -> Result<(Self, Option<FirstStart>)> {
         config.validate()?;
-        crate::crypto::private_dir(&config.data_dir)?;
+        crate::crypto::private_dir(&config.data_dir, files::SECRET_KEY)?;
         let secrets = SecretBox::open_or_create(&config.data_dir.join(files::SECRET_KEY))?;
         let store = Store::connect(&config.effective_database_url()).await?;
 
@@ -347,7 +347,7 @@ impl Mistborn {
     pub async fn restore(config: &Config, backup: &Backup, replace: bool) -> Result<()> {
         config.validate()?;
         backup.validate()?;
-        crate::crypto::private_dir(&config.data_dir)?;
+        crate::crypto::private_dir(&config.data_dir, files::SECRET_KEY)?;
         let store = Store::connect(&config.effective_database_url()).await?;
         let result = async {
             if crate::users::count(store.pool()).await? > 0 && !replace {

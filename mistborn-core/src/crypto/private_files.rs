@@ -8,15 +8,32 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// Creates `dir` (and missing parents) mode 0700, or narrows an existing one to 0700: installs made
-/// before this rule had 0755.
-pub(crate) fn private_dir(dir: &Path) -> Result<()> {
+/// Creates the data dir `dir` (and missing parents) mode 0700, or narrows an existing one to 0700
+/// (installs made before this rule had 0755). An existing directory is narrowed only when it is
+/// empty or already holds Mistborn's key file `marker`: a data dir set by mistake to a shared
+/// directory (`/var/lib`, a home) is left as it is.
+pub(crate) fn private_dir(dir: &Path, marker: &str) -> Result<()> {
+    let existed = dir.is_dir();
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
         .map_err(|e| Error::io(dir, e))?;
-    restrict(dir, 0o700)
+    let ours = !existed
+        || dir.join(marker).exists()
+        || std::fs::read_dir(dir)
+            .map_err(|e| Error::io(dir, e))?
+            .next()
+            .is_none();
+    if ours {
+        restrict(dir, 0o700)
+    } else {
+        tracing::warn!(
+            dir = %dir.display(),
+            "the data dir holds other files and no {marker}: its mode is left as it is"
+        );
+        Ok(())
+    }
 }
 
 /// Narrows an existing file to 0600 (a missing file is fine).
@@ -122,11 +139,22 @@ mod tests {
     fn dirs_and_files_become_private() {
         let t = tempfile::tempdir().expect("tmp");
         let dir = t.path().join("a/b");
-        private_dir(&dir).expect("create");
+        private_dir(&dir, "secret.key").expect("create");
         assert_eq!(mode(&dir), 0o700);
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        private_dir(&dir).expect("narrow");
+        private_dir(&dir, "secret.key").expect("narrow an empty dir");
         assert_eq!(mode(&dir), 0o700);
+        std::fs::write(dir.join("secret.key"), b"k").expect("write");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        private_dir(&dir, "secret.key").expect("narrow a data dir");
+        assert_eq!(mode(&dir), 0o700);
+        // A shared directory named by mistake keeps its mode.
+        let shared = t.path().join("shared");
+        std::fs::create_dir(&shared).expect("mkdir");
+        std::fs::write(shared.join("other"), b"x").expect("write");
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        private_dir(&shared, "secret.key").expect("left alone");
+        assert_eq!(mode(&shared), 0o755);
         let f = dir.join("db");
         precreate_private(&f).expect("create");
         assert_eq!(mode(&f), 0o600);
