@@ -122,7 +122,8 @@ impl FromRequestParts<AppState> for TunnelIdentity {
 
 /// The caller for setting up a second factor: a bearer token, or the tunnel identity even before
 /// its first sign-in (the tunnel is the first factor; the core refuses to replace a confirmed second
-/// factor, so this cannot be used to take one over).
+/// factor, so this cannot be used to take one over). Before sign-in the device acts only for its
+/// own user ([`mistborn_core::auth::TunnelIdentity::enrolling_actor`]).
 #[derive(Debug, Clone)]
 pub struct Enroller(pub Actor);
 
@@ -134,7 +135,7 @@ impl FromRequestParts<AppState> for Enroller {
             return bearer(parts, state).await.map(Enroller);
         }
         let TunnelIdentity(id) = TunnelIdentity::from_request_parts(parts, state).await?;
-        id.map(|id| Enroller(id.actor))
+        id.map(|id| Enroller(id.enrolling_actor()))
             .ok_or_else(ApiError::missing_token)
     }
 }

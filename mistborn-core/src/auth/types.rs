@@ -10,7 +10,7 @@ use super::throttle::ThrottlePolicy;
 use crate::actor::Actor;
 use crate::error::{Error, Result};
 use crate::peers::{Peer, PeerId, PeerKind};
-use crate::users::{UserId, Username};
+use crate::users::{Role, UserId, Username};
 
 /// Auth settings (`[auth]` in mistborn.toml).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +121,20 @@ impl TunnelIdentity {
     /// live session.
     pub fn verified(&self) -> bool {
         self.peer.kind == PeerKind::Wireguard || self.session.is_some()
+    }
+
+    /// Who this device may act as while setting up its user's second factor: the owner with their
+    /// role once verified; before that (the first factor only) the owner as a regular user, so
+    /// it reaches its own user and no one else's, whatever the owner's role (a superuser's stolen
+    /// phone must not enroll a second factor for another user).
+    pub fn enrolling_actor(&self) -> Actor {
+        if self.verified() {
+            return self.actor.clone();
+        }
+        Actor::User {
+            id: self.peer.user_id.clone(),
+            role: Role::Regular,
+        }
     }
 
     /// The actor, if verified.

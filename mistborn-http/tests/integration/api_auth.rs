@@ -437,3 +437,76 @@ async fn a_forwarded_address_over_tcp_is_nobody() {
         assert_eq!(who.json()["username"], "admin", "{}", who.text());
     }
 }
+
+/// Before the second factor a device acts only for its own user: a superuser's MFA phone without a
+/// session (stolen, say) cannot read or enroll another user's second factor, only its owner's.
+#[tokio::test]
+async fn a_first_factor_only_device_acts_only_for_its_own_user() {
+    let app = TestApp::new().await;
+    let bob = app.regular_user("bob").await;
+    let r = app
+        .post(
+            "/api/v1/profiles",
+            &app.admin,
+            json!({"name": "admin-phone", "kind": "mfa"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let phone = Tcp(r.json()["address_v4"].as_str().unwrap().parse().unwrap());
+
+    let enroll_bob = from(
+        &app,
+        phone,
+        Method::POST,
+        "/api/v1/auth/totp/enroll",
+        Some(json!({"user": "bob"})),
+        &[],
+    )
+    .await;
+    assert!(
+        matches!(
+            enroll_bob.status,
+            StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+        ),
+        "enrolled bob from admin's unverified phone: {} {}",
+        enroll_bob.status,
+        enroll_bob.text()
+    );
+    let status_bob = from(
+        &app,
+        phone,
+        Method::GET,
+        "/api/v1/auth/totp?user=bob",
+        None,
+        &[],
+    )
+    .await;
+    assert!(
+        matches!(
+            status_bob.status,
+            StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+        ),
+        "{} {}",
+        status_bob.status,
+        status_bob.text()
+    );
+    let bob_status = app.get("/api/v1/auth/totp", &bob).await;
+    assert_eq!(
+        bob_status.json()["enrolled"],
+        false,
+        "{}",
+        bob_status.text()
+    );
+
+    // Its own user: allowed (the tunnel is the first factor).
+    let own = from(
+        &app,
+        phone,
+        Method::POST,
+        "/api/v1/auth/totp/enroll",
+        Some(json!({"user": "admin"})),
+        &[],
+    )
+    .await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.text());
+}
