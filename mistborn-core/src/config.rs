@@ -109,6 +109,8 @@ pub struct Config {
     pub proxy: crate::proxy::ProxyConfig,
     /// The nftables firewall.
     pub firewall: crate::firewall::FirewallConfig,
+    /// List downloads and uploads (DNS and Coppercloud): size cap, timeout, local targets.
+    pub download: crate::download::DownloadConfig,
 }
 
 impl Default for Config {
@@ -127,6 +129,7 @@ impl Default for Config {
             auth: crate::auth::AuthConfig::default(),
             proxy: crate::proxy::ProxyConfig::default(),
             firewall: crate::firewall::FirewallConfig::default(),
+            download: crate::download::DownloadConfig::default(),
         }
     }
 }
@@ -144,6 +147,7 @@ pub const ENV_VARS: &[&str] = &[
     "MISTBORN_SUBNET_V6",
     "MISTBORN_DATAPLANE",
     "MISTBORN_STATUS_INTERVAL_MS",
+    "MISTBORN_DOWNLOAD_ALLOW_LOCAL",
 ];
 
 impl Config {
@@ -207,6 +211,9 @@ impl Config {
         }
         if let Some(v) = env("MISTBORN_STATUS_INTERVAL_MS") {
             self.wireguard.status_interval_ms = parse("MISTBORN_STATUS_INTERVAL_MS", &v)?;
+        }
+        if let Some(v) = env("MISTBORN_DOWNLOAD_ALLOW_LOCAL") {
+            self.download.allow_local = parse("MISTBORN_DOWNLOAD_ALLOW_LOCAL", &v)?;
         }
         if let Some(v) = env("MISTBORN_DATAPLANE") {
             self.wireguard.backend = v.parse().map_err(|e: Error| Error::Config(e.to_string()))?;

@@ -22,6 +22,7 @@ pub mod config;
 pub mod crypto;
 pub mod daemon;
 pub mod dns;
+pub mod download;
 pub mod error;
 pub mod firewall;
 mod mistborn;

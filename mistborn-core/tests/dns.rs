@@ -421,6 +421,54 @@ async fn local_zone_names() {
     assert_eq!(tcp.answers, vec!["10.15.91.1".to_string()]);
 }
 
+/// `localhost` and the special-use names are answered here, never forwarded and never blocked,
+/// even when a list or a rule names them (RFC 6761, 6762, 7686, 6303).
+#[tokio::test]
+async fn special_use_names_are_answered_locally() {
+    let up = start_upstream().await;
+    let m = start_mistborn(Some(plain_upstream(&up)), BlockedAnswer::Nxdomain).await;
+    let mut b = FilterBuilder::new();
+    b.add_list(
+        "bad",
+        &parse_list("localhost\n||x.localhost^\n0.0.0.0 printer.local\n"),
+    );
+    b.deny_exact("localhost");
+    b.deny_wildcard("*.localhost");
+    m.state.set_filter(b.build());
+    for name in ["localhost", "LOCALHOST.", "app.localhost"] {
+        let a = dig(m.addr, name, "A", &[]).await;
+        assert_eq!(
+            a.answers,
+            vec!["127.0.0.1".to_string()],
+            "{name}: {}",
+            a.raw
+        );
+        let aaaa = dig(m.addr, name, "AAAA", &[]).await;
+        assert_eq!(aaaa.answers, vec!["::1".to_string()], "{name}");
+    }
+    for name in [
+        "printer.local",
+        "x.invalid",
+        "abcdef.onion",
+        "nas.home.arpa",
+        "2.91.15.10.in-addr.arpa",
+    ] {
+        let r = dig(m.addr, name, "A", &[]).await;
+        assert_eq!(r.status, "NXDOMAIN", "{name}: {}", r.raw);
+    }
+    for name in [
+        "localhost.",
+        "app.localhost.",
+        "printer.local.",
+        "x.invalid.",
+    ] {
+        assert_eq!(up.fake.count(name), 0, "{name} was forwarded");
+    }
+    // An ordinary name still goes upstream.
+    let r = dig(m.addr, "localhost.example-up.test", "A", &[]).await;
+    assert_eq!(r.answers, vec!["192.0.2.1".to_string()], "{}", r.raw);
+}
+
 #[tokio::test]
 async fn forwards_plain_with_cache_and_tcp_fallback() {
     let up = start_upstream().await;

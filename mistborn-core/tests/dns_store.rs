@@ -61,6 +61,8 @@ fn config(dir: &tempfile::TempDir, url: Option<String>) -> Config {
     c.wireguard.subnet_v4 = "127.0.0.0/24".parse().unwrap();
     c.dns.listen = vec!["127.0.0.1:0".parse().unwrap()];
     c.dns.upstreams = Vec::new();
+    // The list server runs on loopback.
+    c.download.allow_local = true;
     c
 }
 
@@ -118,7 +120,7 @@ async fn lists_by_url_and_upload_keep_the_last_good_copy() {
             .await
             .unwrap();
         assert_eq!((added.list.entries, added.list.invalid_lines), (2, 1));
-        assert_eq!(added.invalid[0].0, 3, "invalid line number");
+        assert_eq!(added.invalid[0].line, 3, "invalid line number");
         let f = m.dns().build_filter().await.unwrap();
         assert!(matches!(f.check(b"sub.two.test"), Verdict::Blocked(_)));
 
@@ -636,4 +638,119 @@ async fn reloads_under_load_lose_no_query_and_answer_none_wrong() {
     assert_eq!((unanswered, wrong), (0, 0), "of {sent} queries");
     dns.shutdown().await;
     m.close().await;
+}
+
+/// Line errors are kept with the list (and worked out once for a list stored before they were
+/// kept); list names are validated like Coppercloud's; a loopback URL is refused by default;
+/// public-suffix deny rules are allowed with a warning, special-use names refused.
+#[tokio::test]
+async fn line_errors_are_kept_and_names_are_checked() {
+    for (dir, url) in engines().await {
+        let mut c = config(&dir, url);
+        c.download.allow_local = false;
+        c.download.max_bytes = 4096;
+        let m = Mistborn::open(c).await.unwrap();
+        let sys = &Actor::System;
+        let text =
+            "ok.example.com\nexample.com##.banner\ncom\n||x.example^$dnstype=A\nfine.example.org\n";
+        let added = m.dns().add_list_text(sys, "mixed", text).await.unwrap();
+        assert_eq!(
+            (
+                added.list.entries,
+                added.list.invalid_lines,
+                added.list.not_for_dns
+            ),
+            (2, 2, 1)
+        );
+        let errors = m.dns().line_errors(sys, "mixed").await.unwrap();
+        assert_eq!(errors, added.invalid);
+        assert_eq!(
+            errors
+                .iter()
+                .map(|e| (e.line, e.text.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(3, "com"), (4, "||x.example^$dnstype=A")]
+        );
+        assert!(errors[0].reason.contains("public suffix"), "{errors:?}");
+
+        // A list stored before line errors were kept: worked out from its content when asked.
+        let db = sqlx::AnyPool::connect(&m.config().effective_database_url())
+            .await
+            .unwrap();
+        sqlx::query(
+            "UPDATE dns_lists SET line_errors = NULL, not_for_dns = 0 WHERE name = 'mixed'",
+        )
+        .execute(&db)
+        .await
+        .unwrap();
+        db.close().await;
+        assert_eq!(m.dns().line_errors(sys, "mixed").await.unwrap(), errors);
+        assert_eq!(m.dns().list(sys, "mixed").await.unwrap().not_for_dns, 1);
+
+        // Replacing an uploaded copy keeps the new copy's errors.
+        let (r, created) = m
+            .dns()
+            .put_list_text(sys, "mixed", "new.example.com\nbad name\n".into())
+            .await
+            .unwrap();
+        assert!(!created && r.updated);
+        assert_eq!(m.dns().line_errors(sys, "mixed").await.unwrap()[0].line, 2);
+
+        for bad in ["../../etc/passwd", "a/b", "", "x\u{0}y", &"n".repeat(65)] {
+            let err = m
+                .dns()
+                .add_list_text(sys, bad, "a.example.com\n")
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
+        }
+        let err = m
+            .dns()
+            .add_list_text(sys, "big", &"a.example.com\n".repeat(400))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("larger than 4096 bytes"), "{err}");
+        let web = ListServer::start().await;
+        web.set(200, "one.example.com\n");
+        let err = m
+            .dns()
+            .add_list_url(sys, "local", &web.url())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("local address"), "{err}");
+        assert_eq!(m.dns().lists(sys).await.unwrap().len(), 1, "nothing added");
+
+        let r = m
+            .dns()
+            .add_rule(sys, RuleKind::Deny, "co.uk")
+            .await
+            .unwrap();
+        assert!(
+            r.warning.as_deref().unwrap().contains("public suffix"),
+            "{r:?}"
+        );
+        let listed = m.dns().rules(sys).await.unwrap();
+        assert!(listed[0].warning.is_some());
+        assert!(
+            m.dns()
+                .add_rule(sys, RuleKind::Allow, "ok.example")
+                .await
+                .unwrap()
+                .warning
+                .is_none()
+        );
+        let err = m
+            .dns()
+            .add_rule(sys, RuleKind::Deny, "LOCALHOST.")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("special-use"), "{err}");
+        let r = m
+            .dns()
+            .add_rule(sys, RuleKind::Deny, "Bücher.example")
+            .await
+            .unwrap();
+        assert_eq!(r.name, "xn--bcher-kva.example");
+        m.close().await;
+    }
 }

@@ -27,7 +27,11 @@ class Store:
         self.database_url = database_url
 
     def open(self, **kwargs):
+        # The list server below runs on loopback, which list downloads refuse unless configured.
+        config = self.data_dir.parent / "mistborn.toml"
+        config.write_text("[download]\nallow_local = true\n")
         return mistborn.open(
+            config_file=str(config),
             data_dir=self.data_dir,
             database_url=self.database_url,
             endpoint="vpn.example.org",

@@ -12,9 +12,20 @@
 //! A [`Filter`] is immutable; reloads build a new one and swap it whole (see `super::filter`), so
 //! a query sees either the old or the new filter, never a half-built one.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
+
+use super::lists::{EntryKind, ParsedList};
+
+const ALL_KINDS: [EntryKind; 5] = [
+    EntryKind::Block,
+    EntryKind::BlockSubdomains,
+    EntryKind::Allow,
+    EntryKind::ImportantBlock,
+    EntryKind::ImportantAllow,
+];
 
 /// Seed of the root (the empty name).
 pub(crate) const ROOT_SEED: u64 = 0x6d69_7374_626f_726e; // "mistborn"
@@ -174,10 +185,19 @@ pub enum Verdict {
 pub(crate) const USER: u16 = u16::MAX;
 
 /// An immutable, complete filter: every enabled list plus the user's own entries.
+///
+/// Precedence, highest first: the user's allow rules and lists' `@@..$important` exceptions;
+/// `$important` blocks; the user's deny rules and the lists' blocks unless a `@@` exception
+/// names the domain or a parent of it.
 #[derive(Debug, Clone)]
 pub struct Filter {
     pub(crate) block: HashIndex,
+    /// Lists' `||*.name^`: blocks the subdomains of `name` only.
+    pub(crate) block_subdomains: HashIndex,
     pub(crate) allow: HashIndex,
+    pub(crate) important_block: HashIndex,
+    /// Lists' `@@..$important` and the user's allow rules.
+    pub(crate) important_allow: HashIndex,
     pub(crate) deny_exact: HashIndex,
     pub(crate) deny_wildcard: HashIndex,
     /// Names of the lists, by index (for the query log's "blocked by").
@@ -212,10 +232,21 @@ impl Filter {
 
     #[inline]
     fn check_hashes(&self, hashes: &[u64]) -> Verdict {
-        let Some(reason) = self.block_reason(hashes) else {
+        let important = hashes
+            .iter()
+            .rev()
+            .find_map(|&h| self.important_block.get(h))
+            .map(BlockReason::List);
+        let Some(reason) = important.or_else(|| self.block_reason(hashes)) else {
             return Verdict::Pass;
         };
-        if hashes.iter().any(|&h| self.allow.get(h).is_some()) {
+        if hashes
+            .iter()
+            .any(|&h| self.important_allow.get(h).is_some())
+        {
+            return Verdict::Allowed;
+        }
+        if important.is_none() && hashes.iter().any(|&h| self.allow.get(h).is_some()) {
             return Verdict::Allowed;
         }
         Verdict::Blocked(reason)
@@ -234,6 +265,12 @@ impl Filter {
             .iter()
             .rev()
             .find_map(|&h| self.block.get(h))
+            .or_else(|| {
+                parents
+                    .iter()
+                    .rev()
+                    .find_map(|&h| self.block_subdomains.get(h))
+            })
             .map(BlockReason::List)
     }
 
@@ -257,13 +294,16 @@ impl Filter {
 
     /// Number of distinct blocked domains from lists.
     pub fn blocked_len(&self) -> usize {
-        self.block.len()
+        self.block.len() + self.block_subdomains.len() + self.important_block.len()
     }
 
     /// Heap bytes held by the indexes.
     pub fn heap_bytes(&self) -> usize {
         self.block.heap_bytes()
+            + self.block_subdomains.heap_bytes()
             + self.allow.heap_bytes()
+            + self.important_block.heap_bytes()
+            + self.important_allow.heap_bytes()
             + self.deny_exact.heap_bytes()
             + self.deny_wildcard.heap_bytes()
     }
@@ -279,7 +319,12 @@ impl Default for Filter {
 #[derive(Debug, Default)]
 pub struct FilterBuilder {
     block: Vec<(u64, u16)>,
+    block_subdomains: Vec<(u64, u16)>,
     allow: Vec<(u64, u16)>,
+    important_block: Vec<(u64, u16)>,
+    important_allow: Vec<(u64, u16)>,
+    /// Rules switched off by a `$badfilter` rule in any list.
+    badfilter: Vec<(EntryKind, u64)>,
     deny_exact: Vec<(u64, u16)>,
     deny_wildcard: Vec<(u64, u16)>,
     lists: Vec<Arc<str>>,
@@ -292,12 +337,26 @@ impl FilterBuilder {
     }
 
     /// Adds a parsed list under `name`; earlier lists win when the same name is in two.
-    pub fn add_list(&mut self, name: &str, list: &super::lists::ParsedList) {
+    pub fn add_list(&mut self, name: &str, list: &ParsedList) {
         let index = u16::try_from(self.lists.len()).unwrap_or(USER - 1);
         self.lists.push(Arc::from(name));
-        self.block.reserve(list.block.len());
-        self.block.extend(list.block.iter().map(|&h| (h, index)));
-        self.allow.extend(list.allow.iter().map(|&h| (h, index)));
+        for kind in ALL_KINDS {
+            let hashes = list.of_kind(kind);
+            let into = self.of_kind(kind);
+            into.reserve(hashes.len());
+            into.extend(hashes.iter().map(|&h| (h, index)));
+        }
+        self.badfilter.extend_from_slice(&list.badfilter);
+    }
+
+    fn of_kind(&mut self, kind: EntryKind) -> &mut Vec<(u64, u16)> {
+        match kind {
+            EntryKind::Block => &mut self.block,
+            EntryKind::BlockSubdomains => &mut self.block_subdomains,
+            EntryKind::Allow => &mut self.allow,
+            EntryKind::ImportantBlock => &mut self.important_block,
+            EntryKind::ImportantAllow => &mut self.important_allow,
+        }
     }
 
     /// The user's exact deny entry (the name only, not its subdomains).
@@ -313,17 +372,28 @@ impl FilterBuilder {
         self.deny_wildcard.push((name_hash(&base), USER));
     }
 
-    /// The user's allow entry: the name and its subdomains are never blocked.
+    /// The user's allow entry: the name and its subdomains are never blocked, whatever a list
+    /// says (`$important` included).
     pub fn allow(&mut self, name: &str) {
-        self.allow
+        self.important_allow
             .push((name_hash(&name.to_ascii_lowercase()), USER));
     }
 
     /// Sorts everything into a [`Filter`].
-    pub fn build(self) -> Filter {
+    pub fn build(mut self) -> Filter {
+        if !self.badfilter.is_empty() {
+            let off: HashSet<(EntryKind, u64)> = self.badfilter.drain(..).collect();
+            for kind in ALL_KINDS {
+                self.of_kind(kind)
+                    .retain(|&(h, _)| !off.contains(&(kind, h)));
+            }
+        }
         Filter {
             block: HashIndex::build(self.block),
+            block_subdomains: HashIndex::build(self.block_subdomains),
             allow: HashIndex::build(self.allow),
+            important_block: HashIndex::build(self.important_block),
+            important_allow: HashIndex::build(self.important_allow),
             deny_exact: HashIndex::build(self.deny_exact),
             deny_wildcard: HashIndex::build(self.deny_wildcard),
             lists: self.lists,

@@ -26,14 +26,15 @@ pub mod zone;
 pub use config::{BlockedAnswer, DnsConfig, UpstreamConfig, UpstreamProtocol};
 pub use handler::{DnsHandler, DnsState};
 pub use inherited::take_passed_sockets;
-pub use lists::{ParsedList, parse_list};
+pub use lists::{CheckedName, EntryKind, NameClass, ParsedList, check_name, parse_list};
 pub use log::{Outcome, QueryEvent, QueryLogger};
 pub use matcher::{BlockReason, Filter, FilterBuilder, Verdict};
 pub use resolver::Resolver;
 pub use server::DnsServer;
 pub use service::Dns;
 pub use types::{
-    Bucket, Count, DnsList, DnsRule, DnsStats, ListRefresh, LogFilter, LoggedQuery, RuleKind,
+    Bucket, Count, DnsList, DnsRule, DnsStats, LineError, ListRefresh, LogFilter, LoggedQuery,
+    RuleKind,
 };
 pub use upstream::Upstream;
 pub use zone::{LocalHost, LocalZone};

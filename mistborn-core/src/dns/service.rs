@@ -7,17 +7,17 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::lists::parse_list;
+use super::lists::{CheckedName, NameClass, ParsedList, check_name, parse_list};
 use super::matcher::{Filter, FilterBuilder};
-use super::store;
-use super::types::{DnsList, DnsRule, DnsStats, ListRefresh, LogFilter, LoggedQuery, RuleKind};
+use super::store::{self, ContentSummary};
+use super::types::{
+    DnsList, DnsRule, DnsStats, LineError, ListRefresh, LogFilter, LoggedQuery, RuleKind,
+};
 use crate::actor::Actor;
+use crate::download::download_text;
 use crate::error::{Error, Result};
 use crate::mistborn::Mistborn;
 use crate::store::now_unix;
-
-/// Largest list download accepted.
-const MAX_LIST_BYTES: usize = 64 * 1024 * 1024;
 
 /// The DNS API.
 #[derive(Debug, Clone, Copy)]
@@ -29,31 +29,74 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// List names follow the Coppercloud rule (they show in logs and the panel; no paths, no
+/// control characters).
 fn check_list_name(name: &str) -> Result<String> {
-    let name = name.trim();
-    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "name",
-            "a list name is 1-64 printable characters",
-        ));
-    }
-    Ok(name.to_string())
+    crate::firewall::check_list_name(name)
 }
 
-/// Normalises and validates a rule's domain.
-fn rule_name(kind: RuleKind, name: &str) -> Result<String> {
-    let n = name.trim().trim_end_matches('.').to_ascii_lowercase();
+/// Normalises and validates a rule's domain (punycode for Unicode names). `localhost` and the
+/// special-use names are never blocked, so deny rules for them are refused.
+fn rule_name(kind: RuleKind, name: &str) -> Result<CheckedName> {
+    let n = name.trim();
     let n = match kind {
-        RuleKind::Wildcard => n.trim_start_matches("*.").to_string(),
+        RuleKind::Wildcard => n.trim_start_matches("*."),
         _ => n,
     };
-    super::lists::domain_hash(&n).map_err(|r| Error::invalid("name", format!("'{name}': {r}")))?;
-    Ok(n)
+    let checked = check_name(n).map_err(|r| Error::invalid("name", format!("'{name}': {r}")))?;
+    if checked.class == NameClass::Special && kind != RuleKind::Allow {
+        return Err(Error::invalid(
+            "name",
+            format!("'{name}' is a special-use name: it is answered locally and never blocked"),
+        ));
+    }
+    Ok(checked)
+}
+
+/// The warning shown with a rule: a deny rule for a public suffix blocks a whole registry.
+fn rule_warning(kind: RuleKind, name: &str) -> Option<String> {
+    let public = check_name(name).is_ok_and(|c| c.class == NameClass::PublicSuffix);
+    (public && kind != RuleKind::Allow).then(|| {
+        format!("'{name}' is a public suffix: this rule blocks every name registered under it")
+    })
+}
+
+/// A parsed copy with what is stored beside it.
+struct Parsed {
+    text: String,
+    list: ParsedList,
+    errors: Vec<LineError>,
+}
+
+impl Parsed {
+    fn summary(&self) -> ContentSummary<'_> {
+        ContentSummary {
+            entries: self.list.entries() as i64,
+            invalid: self.list.invalid_count as i64,
+            not_for_dns: self.list.not_for_dns as i64,
+            line_errors: &self.errors,
+        }
+    }
+}
+
+/// Parses a list off the async workers (a million lines take a while).
+async fn parse(text: String) -> Result<Parsed> {
+    tokio::task::spawn_blocking(move || {
+        let list = parse_list(&text);
+        let errors = line_errors(&list);
+        Parsed { text, list, errors }
+    })
+    .await
+    .map_err(|e| Error::Config(format!("parsing a DNS list: {e}")))
 }
 
 impl Dns<'_> {
     fn pool(&self) -> &sqlx::AnyPool {
         self.m.store().pool()
+    }
+
+    fn max_bytes(&self) -> u64 {
+        self.m.config().download.max_bytes
     }
 
     /// Every list.
@@ -70,18 +113,27 @@ impl Dns<'_> {
             .ok_or_else(|| Error::not_found(format!("DNS list '{key}'")))
     }
 
+    /// The line errors of a list's last good copy (the first 50: number, reason, text).
+    pub async fn line_errors(&self, actor: &Actor, key: &str) -> Result<Vec<LineError>> {
+        let list = self.list(actor, key).await?;
+        if let Some(errors) = store::line_errors(self.pool(), &list.id).await? {
+            return Ok(errors);
+        }
+        // Stored before line errors were kept: work them out once from the content.
+        let parsed = parse(store::content(self.pool(), &list.id).await?).await?;
+        store::store_summary(self.pool(), &list.id, &parsed.summary()).await?;
+        Ok(parsed.errors)
+    }
+
     /// Adds a list by URL and downloads it now. A failed or garbage download is an error and adds
     /// nothing.
     pub async fn add_list_url(&self, actor: &Actor, name: &str, url: &str) -> Result<ListRefresh> {
         actor.require_superuser("managing DNS lists")?;
         let name = check_list_name(name)?;
-        let parsed_url =
-            reqwest::Url::parse(url).map_err(|e| Error::invalid("url", format!("'{url}': {e}")))?;
-        if !matches!(parsed_url.scheme(), "http" | "https") {
-            return Err(Error::invalid("url", "only http and https URLs"));
-        }
-        let text = download(url).await.map_err(|e| Error::invalid("url", e))?;
-        self.insert(name, Some(url.to_string()), &text).await
+        let text = download_text(url, &self.m.config().download)
+            .await
+            .map_err(|e| Error::invalid("url", e.to_string()))?;
+        self.insert(name, Some(url.trim().to_string()), text).await
     }
 
     /// Adds an uploaded list.
@@ -93,33 +145,109 @@ impl Dns<'_> {
     ) -> Result<ListRefresh> {
         actor.require_superuser("managing DNS lists")?;
         let name = check_list_name(name)?;
-        self.insert(name, None, text).await
+        self.check_size(text.len())?;
+        self.insert(name, None, text.to_string()).await
     }
 
-    async fn insert(&self, name: String, url: Option<String>, text: &str) -> Result<ListRefresh> {
+    /// Checks, before a large upload is read, that `actor` may upload lists and `name` is a valid
+    /// list name; the size cap the upload must keep to.
+    pub fn upload_allowed(&self, actor: &Actor, name: &str) -> Result<u64> {
+        actor.require_superuser("managing DNS lists")?;
+        check_list_name(name)?;
+        Ok(self.max_bytes())
+    }
+
+    /// Stores an uploaded list under `name`: adds it, or replaces the copy of an uploaded list of
+    /// that name (`updated` then says a copy was replaced). A list subscribed by URL is refreshed
+    /// from its URL, not replaced by an upload. Garbage changes nothing.
+    pub async fn put_list_text(
+        &self,
+        actor: &Actor,
+        name: &str,
+        text: String,
+    ) -> Result<(ListRefresh, bool)> {
+        actor.require_superuser("managing DNS lists")?;
+        let name = check_list_name(name)?;
+        self.check_size(text.len())?;
+        let Some(list) = store::list(self.pool(), &name).await? else {
+            return Ok((self.insert(name, None, text).await?, true));
+        };
+        if list.url.is_some() {
+            return Err(Error::invalid(
+                "list",
+                format!(
+                    "'{}' is downloaded from its URL: refresh it instead",
+                    list.name
+                ),
+            ));
+        }
+        let parsed = parse(text).await?;
+        if let Some(reason) = parsed.list.garbage_reason() {
+            return Err(Error::invalid("list", reason));
+        }
+        store::store_content(
+            self.pool(),
+            &list.id,
+            &parsed.text,
+            &parsed.summary(),
+            now_unix(),
+        )
+        .await?;
+        self.m
+            .changed(
+                crate::store::revision::Domain::Dns,
+                [crate::mistborn::Change::Dns],
+            )
+            .await;
+        Ok((
+            ListRefresh {
+                list: self.list(actor, &list.id).await?,
+                updated: true,
+                invalid: parsed.errors,
+            },
+            false,
+        ))
+    }
+
+    fn check_size(&self, len: usize) -> Result<()> {
+        let limit = self.max_bytes();
+        if len as u64 > limit {
+            return Err(Error::invalid(
+                "list",
+                format!("the list is larger than {limit} bytes (download.max_bytes)"),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn insert(&self, name: String, url: Option<String>, text: String) -> Result<ListRefresh> {
         if store::list(self.pool(), &name).await?.is_some() {
             return Err(Error::Conflict(format!("a DNS list named '{name}' exists")));
         }
-        let parsed = parse_list(text);
-        if let Some(reason) = parsed.garbage_reason() {
+        let parsed = parse(text).await?;
+        if let Some(reason) = parsed.list.garbage_reason() {
             return Err(Error::invalid("list", reason));
         }
         let now = now_unix();
+        let summary = parsed.summary();
         let list = DnsList {
             id: new_id(),
             name,
             url,
             enabled: true,
-            entries: parsed.entries() as i64,
-            invalid_lines: parsed.invalid_count as i64,
+            entries: summary.entries,
+            invalid_lines: summary.invalid,
+            not_for_dns: summary.not_for_dns,
             updated_at: Some(now),
             checked_at: Some(now),
             last_error: None,
             created_at: now,
         };
-        store::insert_list(self.pool(), &list, text).await.map_err(
-            crate::store::conflict_if_taken(|| format!("a DNS list named '{}' exists", list.name)),
-        )?;
+        store::insert_list(self.pool(), &list, &parsed.text, &parsed.errors)
+            .await
+            .map_err(crate::store::conflict_if_taken(|| {
+                format!("a DNS list named '{}' exists", list.name)
+            }))?;
         self.m
             .changed(
                 crate::store::revision::Domain::Dns,
@@ -129,7 +257,7 @@ impl Dns<'_> {
         Ok(ListRefresh {
             list,
             updated: true,
-            invalid: invalid_lines(&parsed),
+            invalid: parsed.errors,
         })
     }
 
@@ -170,27 +298,20 @@ impl Dns<'_> {
             ));
         };
         let now = now_unix();
-        let outcome = match download(&url).await {
-            Err(e) => Err(e),
+        let outcome = match download_text(&url, &self.m.config().download).await {
+            Err(e) => Err(e.to_string()),
             Ok(text) => {
-                let parsed = parse_list(&text);
-                match parsed.garbage_reason() {
+                let parsed = parse(text).await?;
+                match parsed.list.garbage_reason() {
                     Some(reason) => Err(format!("rejected download: {reason}")),
-                    None => Ok((text, parsed)),
+                    None => Ok(parsed),
                 }
             }
         };
         match outcome {
-            Ok((text, parsed)) => {
-                store::store_content(
-                    self.pool(),
-                    &list.id,
-                    &text,
-                    parsed.entries() as i64,
-                    parsed.invalid_count as i64,
-                    now,
-                )
-                .await?;
+            Ok(parsed) => {
+                store::store_content(self.pool(), &list.id, &parsed.text, &parsed.summary(), now)
+                    .await?;
                 self.m
                     .changed(
                         crate::store::revision::Domain::Dns,
@@ -200,7 +321,7 @@ impl Dns<'_> {
                 Ok(ListRefresh {
                     list: self.list(actor, &list.id).await?,
                     updated: true,
-                    invalid: invalid_lines(&parsed),
+                    invalid: parsed.errors,
                 })
             }
             Err(reason) => {
@@ -237,16 +358,23 @@ impl Dns<'_> {
     /// The user's rules.
     pub async fn rules(&self, actor: &Actor) -> Result<Vec<DnsRule>> {
         actor.require_superuser("managing DNS rules")?;
-        store::rules(self.pool()).await
+        let mut rules = store::rules(self.pool()).await?;
+        for r in &mut rules {
+            r.warning = rule_warning(r.kind, &r.name);
+        }
+        Ok(rules)
     }
 
-    /// Adds an allow, deny or wildcard-deny rule.
+    /// Adds an allow, deny or wildcard-deny rule. A deny rule for a public suffix is allowed (an
+    /// explicit decision) and comes back with a warning.
     pub async fn add_rule(&self, actor: &Actor, kind: RuleKind, name: &str) -> Result<DnsRule> {
         actor.require_superuser("managing DNS rules")?;
+        let name = rule_name(kind, name)?.name;
         let rule = DnsRule {
             id: new_id(),
             kind,
-            name: rule_name(kind, name)?,
+            warning: rule_warning(kind, &name),
+            name,
             created_at: now_unix(),
         };
         store::insert_rule(self.pool(), &rule)
@@ -365,41 +493,13 @@ pub(crate) struct Owner {
     pub username: String,
 }
 
-fn invalid_lines(p: &super::lists::ParsedList) -> Vec<(usize, String, String)> {
+fn line_errors(p: &ParsedList) -> Vec<LineError> {
     p.invalid
         .iter()
-        .map(|l| (l.line, l.reason.to_string(), l.text.clone()))
+        .map(|l| LineError {
+            line: l.line,
+            reason: l.reason.to_string(),
+            text: l.text.clone(),
+        })
         .collect()
-}
-
-/// Downloads a list; the reason on failure.
-async fn download(url: &str) -> std::result::Result<String, String> {
-    let tls = super::upstream::tls_config(None).map_err(|e| e.to_string())?;
-    let client = reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|e| format!("http client: {e}"))?;
-    let resp = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("download failed: {e}"))?;
-    if !resp.status().is_success() {
-        return Err(format!("download failed: HTTP {}", resp.status()));
-    }
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_LIST_BYTES as u64)
-    {
-        return Err(format!("download is larger than {MAX_LIST_BYTES} bytes"));
-    }
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| format!("download failed: {e}"))?;
-    if bytes.len() > MAX_LIST_BYTES {
-        return Err(format!("download is larger than {MAX_LIST_BYTES} bytes"));
-    }
-    String::from_utf8(bytes.to_vec()).map_err(|_| "download is not UTF-8 text".to_string())
 }

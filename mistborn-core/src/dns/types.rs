@@ -19,8 +19,11 @@ pub struct DnsList {
     pub enabled: bool,
     /// Entries in the last good copy.
     pub entries: i64,
-    /// Invalid lines in the last good copy.
+    /// Line errors (invalid lines and unsupported rules) in the last good copy.
     pub invalid_lines: i64,
+    /// Lines of the last good copy that are rules, but not DNS rules (cosmetic, scriptlet, path
+    /// or browser-only rules): skipped.
+    pub not_for_dns: i64,
     /// When the last good copy was stored, Unix seconds.
     pub updated_at: Option<i64>,
     /// When a download was last tried, Unix seconds.
@@ -38,8 +41,19 @@ pub struct ListRefresh {
     pub list: DnsList,
     /// Whether a new copy was stored.
     pub updated: bool,
-    /// The first invalid lines of the downloaded text (line number, reason, text).
-    pub invalid: Vec<(usize, String, String)>,
+    /// The first line errors of the new copy.
+    pub invalid: Vec<LineError>,
+}
+
+/// A line of a list that is not an entry: invalid, or a rule this resolver does not support.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineError {
+    /// 1-based line number.
+    pub line: usize,
+    /// Why it is not an entry.
+    pub reason: String,
+    /// The line (cut to 200 characters).
+    pub text: String,
 }
 
 /// Kind of a user rule.
@@ -87,10 +101,13 @@ pub struct DnsRule {
     pub id: String,
     /// Allow, deny or wildcard deny.
     pub kind: RuleKind,
-    /// The domain (for wildcards without the `*.`).
+    /// The domain (for wildcards without the `*.`), lowercase, punycode for Unicode names.
     pub name: String,
     /// Creation time, Unix seconds.
     pub created_at: i64,
+    /// Why the rule deserves a second look (a deny rule for a public suffix blocks every name
+    /// under it), worked out from the name.
+    pub warning: Option<String>,
 }
 
 /// One logged query, attributed to the profile and user behind the client address.

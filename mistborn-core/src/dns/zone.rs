@@ -1,6 +1,11 @@
 //! The local zone: `home.<suffix>`, `dns.<suffix>` and each service's subdomain resolve to the
 //! server's tunnel addresses; every other name under the suffix is NXDOMAIN and never leaves the
-//! host.
+//! host. The special-use names are answered here too, never blocked and never forwarded:
+//! `localhost` and its subdomains are the loopback addresses (RFC 6761 6.3); `invalid`
+//! (RFC 6761 6.4), `onion` (RFC 7686), `local` (RFC 6762), `home.arpa` (RFC 8375) and the reverse
+//! zones of private, loopback and link-local addresses (RFC 6761 6.1, RFC 6303) are NXDOMAIN.
+//! (`test` and `example` are forwarded: RFC 6761 lets a resolver treat `example` normally, and the
+//! project's tests and benchmarks use `test` names as ordinary upstream names.)
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -30,6 +35,40 @@ pub enum ZoneAnswer<'a> {
     Host(&'a LocalHost),
     /// Under the suffix but unknown.
     NxDomain,
+}
+
+/// Where `localhost` names point.
+static LOOPBACK: LocalHost = LocalHost {
+    v4: Some(Ipv4Addr::LOCALHOST),
+    v6: Some(Ipv6Addr::LOCALHOST),
+};
+
+/// The answer for a special-use name, `None` for every other name. Labels are compared from
+/// the top-level one down (a `LowerName` is already lowercase).
+fn special(name: &LowerName) -> Option<ZoneAnswer<'static>> {
+    let mut labels = name.iter().rev();
+    match labels.next()? {
+        b"localhost" => Some(ZoneAnswer::Host(&LOOPBACK)),
+        b"invalid" | b"onion" | b"local" => Some(ZoneAnswer::NxDomain),
+        b"arpa" => {
+            let zone: Vec<&[u8]> = labels.take(4).collect();
+            let private = match zone.as_slice() {
+                [b"home", ..] => true,
+                [b"in-addr", b"10" | b"127" | b"0", ..] => true,
+                [b"in-addr", b"192", b"168", ..] | [b"in-addr", b"169", b"254", ..] => true,
+                [b"in-addr", b"172", second, ..] => std::str::from_utf8(second)
+                    .ok()
+                    .and_then(|s| s.parse::<u8>().ok())
+                    .is_some_and(|n| (16..=31).contains(&n)),
+                // fc00::/7 (unique local) and fe80::/10 (link-local).
+                [b"ip6", b"f", b"c" | b"d", ..] => true,
+                [b"ip6", b"f", b"e", b"8" | b"9" | b"a" | b"b", ..] => true,
+                _ => false,
+            };
+            private.then_some(ZoneAnswer::NxDomain)
+        }
+        _ => None,
+    }
 }
 
 /// The local names, immutable once built (rebuilt and swapped when services change).
@@ -66,6 +105,9 @@ impl LocalZone {
     /// Decides for `name`.
     #[inline]
     pub fn lookup(&self, name: &LowerName) -> ZoneAnswer<'_> {
+        if let Some(answer) = special(name) {
+            return answer;
+        }
         if !self.suffix.zone_of(name) {
             return ZoneAnswer::NotLocal;
         }
@@ -117,5 +159,43 @@ mod tests {
         assert_eq!(z.lookup(&n("mistborn.")), ZoneAnswer::Apex);
         assert_eq!(z.lookup(&n("example.com.")), ZoneAnswer::NotLocal);
         assert_eq!(z.lookup(&n("notmistborn.")), ZoneAnswer::NotLocal);
+    }
+
+    #[test]
+    fn special_use_names_are_answered_here() {
+        let server = LocalHost {
+            v4: Some(Ipv4Addr::new(10, 15, 91, 1)),
+            v6: None,
+        };
+        let z = LocalZone::new("mistborn", server, &[]).expect("zone");
+        for name in ["localhost.", "LOCALHOST.", "a.b.localhost."] {
+            assert_eq!(z.lookup(&n(name)), ZoneAnswer::Host(&LOOPBACK), "{name}");
+        }
+        for name in [
+            "x.invalid.",
+            "invalid.",
+            "abc.onion.",
+            "printer.local.",
+            "nas.home.arpa.",
+            "2.91.15.10.in-addr.arpa.",
+            "1.0.0.127.in-addr.arpa.",
+            "5.1.168.192.in-addr.arpa.",
+            "1.0.20.172.in-addr.arpa.",
+            "1.0.254.169.in-addr.arpa.",
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.9.0.0.5.1.d.f.ip6.arpa.",
+            "0.8.e.f.ip6.arpa.",
+        ] {
+            assert_eq!(z.lookup(&n(name)), ZoneAnswer::NxDomain, "{name}");
+        }
+        for name in [
+            "localhost.example.com.",
+            "ads.test.",
+            "1.0.32.172.in-addr.arpa.",
+            "8.8.8.8.in-addr.arpa.",
+            "arpa.",
+            "example.",
+        ] {
+            assert_eq!(z.lookup(&n(name)), ZoneAnswer::NotLocal, "{name}");
+        }
     }
 }

@@ -2,11 +2,9 @@
 //! database keeps the last good copy of each; a refresh that fails or brings garbage keeps it and
 //! records why.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 
-use super::coppercloud::{ListMode, MAX_LIST_BYTES, check_list};
+use super::coppercloud::{ListMode, check_list};
 use super::store;
 use crate::actor::Actor;
 use crate::error::{Error, Result};
@@ -86,7 +84,8 @@ pub struct Firewall<'a> {
     pub(crate) m: &'a Mistborn,
 }
 
-fn check_name(name: &str) -> Result<String> {
+/// Validates a list name (Coppercloud and DNS lists): it names nft sets and shows in logs.
+pub(crate) fn check_name(name: &str) -> Result<String> {
     let n = name.trim();
     if n.is_empty()
         || n.len() > 64
@@ -143,7 +142,9 @@ impl Firewall<'_> {
         let url = new.url.as_deref().map(check_url).transpose()?;
         let content = match (&new.content, &url) {
             (Some(c), _) => c.clone(),
-            (None, Some(u)) => download(u).await.map_err(|e| Error::invalid("url", e))?,
+            (None, Some(u)) => download(self.m, u)
+                .await
+                .map_err(|e| Error::invalid("url", e))?,
             (None, None) => {
                 return Err(Error::invalid(
                     "content",
@@ -184,7 +185,11 @@ impl Firewall<'_> {
         let name = update.name.as_deref().map(check_name).transpose()?;
         let content = match (update.content, &url) {
             (Some(c), _) => Some(c),
-            (None, Some(u)) => Some(download(u).await.map_err(|e| Error::invalid("url", e))?),
+            (None, Some(u)) => Some(
+                download(self.m, u)
+                    .await
+                    .map_err(|e| Error::invalid("url", e))?,
+            ),
             (None, None) => None,
         };
         let parsed = content.as_deref().map(check_list).transpose()?;
@@ -237,7 +242,7 @@ impl Firewall<'_> {
                 ),
             ));
         };
-        let text = download(&url).await;
+        let text = download(self.m, &url).await;
         self.store_refresh(list, text, now).await
     }
 
@@ -297,36 +302,10 @@ impl Firewall<'_> {
     }
 }
 
-/// Downloads a list; the reason on failure.
-async fn download(url: &str) -> std::result::Result<String, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| format!("tls: {e}"))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let client = reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|e| format!("http client: {e}"))?;
-    let resp = client
-        .get(url)
-        .send()
+/// Downloads a list with the shared helper (size cap, timeout, no local targets); the reason on
+/// failure.
+async fn download(m: &Mistborn, url: &str) -> std::result::Result<String, String> {
+    crate::download::download_text(url, &m.config().download)
         .await
-        .map_err(|e| format!("download failed: {e}"))?;
-    if !resp.status().is_success() {
-        return Err(format!("download failed: HTTP {}", resp.status()));
-    }
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| format!("download failed: {e}"))?;
-    if bytes.len() > MAX_LIST_BYTES {
-        return Err(format!("download is larger than {MAX_LIST_BYTES} bytes"));
-    }
-    String::from_utf8(bytes.to_vec()).map_err(|_| "download is not UTF-8 text".to_string())
+        .map_err(|e| e.to_string())
 }

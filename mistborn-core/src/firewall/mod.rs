@@ -30,6 +30,7 @@ pub use config::FirewallConfig;
 pub use coppercloud::{BadLine, ListMode, ParsedList, check_list, parse_list};
 pub use forwarding::ForwardingStatus;
 pub use history::{HistoryBucket, HistoryCount, MetricsHistory, MetricsSampler, SampleDeltas};
+pub(crate) use lists::check_name as check_list_name;
 pub use lists::{CopperList, Firewall, ListUpdate, NewList, RefreshOutcome};
 pub use metrics::{ListHits, Metrics, PortCount, Probe, SourceCount};
 pub use plan::{ElementChange, FirewallPlan, plan};

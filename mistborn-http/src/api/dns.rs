@@ -2,10 +2,12 @@
 //! rules and statistics need a superuser; a regular user reads the log of their own profiles (the
 //! core decides). The wire types mirror `mistborn_core::dns` with OpenAPI schemas.
 
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use mistborn_core::dns::{
-    Bucket, Count, DnsList, DnsRule, DnsStats, ListRefresh, LogFilter, LoggedQuery, RuleKind,
+    Bucket, Count, DnsList, DnsRule, DnsStats, LineError, ListRefresh, LogFilter, LoggedQuery,
+    RuleKind,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -21,6 +23,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_lists, add_list))
         .routes(routes!(get_list, update_list, delete_list))
         .routes(routes!(refresh_list))
+        .routes(routes!(put_list_content))
+        .routes(routes!(list_errors))
         .routes(routes!(list_rules, add_rule))
         .routes(routes!(delete_rule))
         .routes(routes!(query_log))
@@ -40,8 +44,12 @@ pub struct DnsListView {
     pub enabled: bool,
     /// Entries in the last good copy.
     pub entries: i64,
-    /// Invalid lines in the last good copy.
+    /// Line errors (invalid lines, unsupported rules) in the last good copy; the first 50 are at
+    /// `/dns/lists/{list}/errors`.
     pub invalid_lines: i64,
+    /// Lines that are rules but not DNS rules (cosmetic, scriptlet, path or browser-only
+    /// rules): skipped.
+    pub not_for_dns: i64,
     /// When the last good copy was stored (Unix seconds).
     pub updated_at: Option<i64>,
     /// When a download was last tried (Unix seconds).
@@ -61,6 +69,7 @@ impl From<DnsList> for DnsListView {
             enabled: l.enabled,
             entries: l.entries,
             invalid_lines: l.invalid_lines,
+            not_for_dns: l.not_for_dns,
             updated_at: l.updated_at,
             checked_at: l.checked_at,
             last_error: l.last_error,
@@ -69,7 +78,7 @@ impl From<DnsList> for DnsListView {
     }
 }
 
-/// An invalid line of a list.
+/// A line of a list that is not an entry: invalid, or a rule this resolver does not support.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InvalidLineView {
     /// 1-based line number.
@@ -78,6 +87,16 @@ pub struct InvalidLineView {
     pub reason: String,
     /// The line (cut to 200 characters).
     pub text: String,
+}
+
+impl From<LineError> for InvalidLineView {
+    fn from(e: LineError) -> Self {
+        Self {
+            line: e.line,
+            reason: e.reason,
+            text: e.text,
+        }
+    }
 }
 
 /// The result of adding or refreshing a list.
@@ -96,11 +115,7 @@ impl From<ListRefresh> for ListRefreshView {
         Self {
             list: r.list.into(),
             updated: r.updated,
-            invalid: r
-                .invalid
-                .into_iter()
-                .map(|(line, reason, text)| InvalidLineView { line, reason, text })
-                .collect(),
+            invalid: r.invalid.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -166,10 +181,12 @@ pub struct DnsRuleView {
     pub id: String,
     /// Allow, deny or wildcard deny.
     pub kind: RuleKindView,
-    /// The domain.
+    /// The domain (lowercase; punycode for Unicode names).
     pub name: String,
     /// Creation time (Unix seconds).
     pub created_at: i64,
+    /// Why the rule deserves a second look, e.g. a deny rule for a public suffix.
+    pub warning: Option<String>,
 }
 
 impl From<DnsRule> for DnsRuleView {
@@ -179,6 +196,7 @@ impl From<DnsRule> for DnsRuleView {
             kind: r.kind.into(),
             name: r.name,
             created_at: r.created_at,
+            warning: r.warning,
         }
     }
 }
@@ -502,6 +520,60 @@ async fn refresh_list(
     Ok(Json(
         s.mistborn.dns().refresh_list(&actor, &list).await?.into(),
     ))
+}
+
+/// Uploads a list as the raw request body (not JSON; hosts, plain domains or adblock syntax, up
+/// to `download.max_bytes`, default 64 MiB): adds the list, or replaces the copy of an uploaded
+/// list of that name. Garbage changes nothing.
+#[utoipa::path(put, path = "/dns/lists/{list}/content", tag = "dns",
+    params(("list" = String, Path, description = "List name (1-64 letters, digits, space, '-', '_', '.')")),
+    request_body(content = String, content_type = "text/plain", description = "The list text"),
+    responses(
+        (status = 200, description = "The copy of an uploaded list was replaced", body = ListRefreshView),
+        (status = 201, description = "The list was added", body = ListRefreshView),
+        (status = 400, description = "Bad name, not UTF-8 text, not a block list, or a list downloaded from a URL", body = ErrorBody),
+        (status = 401, description = "No or bad token", body = ErrorBody),
+        (status = 403, description = "Not a superuser", body = ErrorBody),
+        (status = 413, description = "Larger than download.max_bytes", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn put_list_content(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(list): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<ListRefreshView>), ApiError> {
+    let dns = s.mistborn.dns();
+    // Rights and name first: nobody makes the server read 64 MB to be told no.
+    let limit = dns.upload_allowed(&actor, &list)?;
+    let text = super::upload::read_text(&headers, body, limit).await?;
+    let (r, created) = dns.put_list_text(&actor, &list, text).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(r.into())))
+}
+
+/// The line errors of a list's last good copy (the first 50: number, reason, text).
+#[utoipa::path(get, path = "/dns/lists/{list}/errors", tag = "dns",
+    params(("list" = String, Path, description = "List id or name")),
+    responses(
+        (status = 200, body = Vec<InvalidLineView>),
+        (status = 401, description = "No or bad token", body = ErrorBody),
+        (status = 403, description = "Not a superuser", body = ErrorBody),
+        (status = 404, description = "No such list", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn list_errors(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(list): Path<String>,
+) -> Result<Json<Vec<InvalidLineView>>, ApiError> {
+    let errors = s.mistborn.dns().line_errors(&actor, &list).await?;
+    Ok(Json(errors.into_iter().map(Into::into).collect()))
 }
 
 /// The user's allow and deny rules.

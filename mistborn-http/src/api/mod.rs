@@ -7,6 +7,7 @@ mod firewall;
 mod profiles;
 mod status;
 mod tokens;
+mod upload;
 mod users;
 
 use axum::Router;

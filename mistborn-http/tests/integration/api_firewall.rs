@@ -247,7 +247,19 @@ async fn coppercloud_lists_crud_bad_input_changes_nothing_and_authz() {
 
 #[tokio::test]
 async fn refresh_from_a_url_keeps_the_last_good_copy_on_garbage_and_failures() {
-    let app = TestApp::new().await;
+    // The list server is on loopback: refused by default (the shared download helper)...
+    let strict = TestApp::new().await;
+    let r = strict
+        .post(
+            "/api/v1/firewall/lists",
+            &strict.admin,
+            json!({"name": "feed", "url": serve_lists(vec![]), "mode": "block"}),
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "invalid_input");
+    assert!(r.text().contains("local address"), "{}", r.text());
+    // ... and allowed when configured.
+    let app = TestApp::with(|c| c.download.allow_local = true).await;
     let admin = app.admin.clone();
     let url = serve_lists(vec![
         (200, "192.0.2.0/24\n198.51.100.0/24\n".into()),

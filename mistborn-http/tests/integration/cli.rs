@@ -722,11 +722,20 @@ fn dns_lists_rules_log_and_stats_from_the_command_line() {
         (200, "bad.example.com\nworse.example.com\n".into()),
         (200, "<!doctype html>\n<p>rate limited</p>\n".into()),
     ]);
-    let out = ok(&dir, &["dns", "add", "remote", "--url", &url]);
+    // The list server is on loopback: refused unless configured.
+    let err = fails(&dir, &["dns", "add", "remote", "--url", &url]);
+    assert!(err.contains("local address"), "{err}");
+    let out = mistborn(&dir, &["dns", "add", "remote", "--url", &url])
+        .env("MISTBORN_DOWNLOAD_ALLOW_LOCAL", "true")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let out = String::from_utf8_lossy(&out.stdout);
     assert!(out.contains("added list 'remote': 2 entries"), "{out}");
     // (The core also logs the failed refresh as a warning: keep stderr to the error itself.)
     let out = mistborn(&dir, &["dns", "refresh", "remote"])
         .env("MISTBORN_LOG", "error")
+        .env("MISTBORN_DOWNLOAD_ALLOW_LOCAL", "true")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -736,6 +745,33 @@ fn dns_lists_rules_log_and_stats_from_the_command_line() {
             && err.contains("line 1"),
         "{err}"
     );
+    // Line errors stay with the list; an upload replaces an uploaded copy.
+    let errors = ok(&dir, &["dns", "errors", "ads"]);
+    assert!(
+        errors.starts_with("LINE") && errors.contains("not a domain!!"),
+        "{errors}"
+    );
+    let big = tmp.path().join("big.txt");
+    std::fs::write(&big, "one.example.com\nexample.com##.ad\n").unwrap();
+    let out = ok(&dir, &["dns", "upload", "mine", big.to_str().unwrap()]);
+    assert!(
+        out.contains("added list 'mine': 1 entries, 0 invalid lines, 1 not for DNS"),
+        "{out}"
+    );
+    let out = ok(&dir, &["dns", "upload", "mine", big.to_str().unwrap()]);
+    assert!(out.starts_with("replaced list 'mine'"), "{out}");
+    ok(&dir, &["dns", "remove", "mine"]);
+    let err = fails(
+        &dir,
+        &[
+            "dns",
+            "add",
+            "../../etc/passwd",
+            "--file",
+            big.to_str().unwrap(),
+        ],
+    );
+    assert!(err.contains("1-64 characters"), "{err}");
     ok(&dir, &["dns", "disable", "ads"]);
     let lists = ok(&dir, &["dns", "lists"]);
     let row = |name: &str| {
@@ -753,6 +789,10 @@ fn dns_lists_rules_log_and_stats_from_the_command_line() {
 
     // Rules: names are normalised; a bad name or a duplicate fails and adds nothing.
     ok(&dir, &["dns", "rule", "add", "allow", "ads.example.com"]);
+    let out = ok(&dir, &["dns", "rule", "add", "deny", "co.uk"]);
+    assert!(out.contains("warning: 'co.uk' is a public suffix"), "{out}");
+    let id = out.split(['(', ')']).nth(1).unwrap().to_string();
+    ok(&dir, &["dns", "rule", "remove", &id]);
     let out = ok(&dir, &["dns", "rule", "add", "wildcard", "Example.ORG"]);
     assert!(
         out.contains("added wildcard rule for 'example.org'"),

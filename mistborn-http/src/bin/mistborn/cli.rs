@@ -300,7 +300,7 @@ pub enum DbCommand {
 /// `mistborn dns ...`
 #[derive(Debug, Subcommand)]
 pub enum DnsCommand {
-    /// List the block lists with their entry and invalid-line counts.
+    /// List the block lists with their entry, line-error and not-for-DNS counts.
     Lists,
     /// Add a block list by URL (downloaded now, then on the refresh schedule) or from a file
     /// (hosts, plain domains or adblock `||name^` / `@@||name^` lines).
@@ -313,6 +313,18 @@ pub enum DnsCommand {
         /// A list file to upload.
         #[arg(long, value_name = "FILE")]
         file: Option<PathBuf>,
+    },
+    /// Add an uploaded list from a file, or replace the copy of an uploaded list of that name.
+    Upload {
+        /// List name.
+        name: String,
+        /// The list file (hosts, plain domains or adblock syntax).
+        file: PathBuf,
+    },
+    /// Show the line errors of a list's last good copy (the first 50).
+    Errors {
+        /// List name or id.
+        list: String,
     },
     /// Turn a list on.
     Enable {

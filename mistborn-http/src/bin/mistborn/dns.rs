@@ -1,6 +1,6 @@
 //! `mistborn dns ...`: block lists, rules, the query log and statistics, as the host's operator.
 
-use mistborn_core::dns::{LogFilter, RuleKind};
+use mistborn_core::dns::{LineError, LogFilter, RuleKind};
 use mistborn_core::{Actor, Error, Mistborn, Result};
 
 use crate::cli::{DnsCommand, DnsRuleCommand};
@@ -26,6 +26,7 @@ pub async fn dns(m: &Mistborn, cmd: DnsCommand) -> Result<()> {
                         if l.enabled { "on" } else { "off" }.into(),
                         l.entries.to_string(),
                         l.invalid_lines.to_string(),
+                        l.not_for_dns.to_string(),
                         l.updated_at.map(time).unwrap_or_else(|| "-".into()),
                         opt(l.url),
                         opt(l.last_error),
@@ -40,6 +41,7 @@ pub async fn dns(m: &Mistborn, cmd: DnsCommand) -> Result<()> {
                         "ON",
                         "ENTRIES",
                         "INVALID",
+                        "NOT DNS",
                         "UPDATED",
                         "URL",
                         "LAST ERROR"
@@ -66,9 +68,28 @@ pub async fn dns(m: &Mistborn, cmd: DnsCommand) -> Result<()> {
                 "added list '{}': {} entries, {} invalid lines",
                 r.list.name, r.list.entries, r.list.invalid_lines
             );
-            for (line, reason, text) in r.invalid.iter().take(10) {
-                println!("  line {line}: {reason}: {text}");
-            }
+            print_line_errors(&r.invalid, 10);
+        }
+        DnsCommand::Upload { name, file } => {
+            let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+            let (r, created) = dns.put_list_text(ME, &name, text).await?;
+            println!(
+                "{} list '{}': {} entries, {} invalid lines, {} not for DNS",
+                if created { "added" } else { "replaced" },
+                r.list.name,
+                r.list.entries,
+                r.list.invalid_lines,
+                r.list.not_for_dns
+            );
+            print_line_errors(&r.invalid, 10);
+        }
+        DnsCommand::Errors { list } => {
+            let errors = dns.line_errors(ME, &list).await?;
+            let rows: Vec<Vec<String>> = errors
+                .into_iter()
+                .map(|e| vec![e.line.to_string(), e.reason, e.text])
+                .collect();
+            print!("{}", table(&["LINE", "REASON", "TEXT"], &rows));
         }
         DnsCommand::Enable { list } => {
             dns.set_enabled(ME, &list, true).await?;
@@ -101,6 +122,9 @@ pub async fn dns(m: &Mistborn, cmd: DnsCommand) -> Result<()> {
         DnsCommand::Rule(DnsRuleCommand::Add { kind, name }) => {
             let r = dns.add_rule(ME, kind.parse::<RuleKind>()?, &name).await?;
             println!("added {} rule for '{}' ({})", r.kind.as_str(), r.name, r.id);
+            if let Some(w) = r.warning {
+                println!("warning: {w}");
+            }
         }
         DnsCommand::Rule(DnsRuleCommand::Remove { id }) => dns.delete_rule(ME, &id).await?,
         DnsCommand::Log {
@@ -184,4 +208,10 @@ pub async fn dns(m: &Mistborn, cmd: DnsCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_line_errors(errors: &[LineError], n: usize) {
+    for e in errors.iter().take(n) {
+        println!("  line {}: {}: {}", e.line, e.reason, e.text);
+    }
 }
