@@ -68,8 +68,10 @@ impl From<User> for UserView {
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// 1-32 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit.
+    #[schema(min_length = 1, max_length = 32, pattern = r"^[a-z0-9][a-z0-9._-]*$")]
     pub username: String,
     /// At least 8 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
     /// Defaults to `regular`.
     #[serde(default = "regular")]
@@ -93,6 +95,7 @@ pub struct SetRole {
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
     /// At least 8 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
 }
 
@@ -128,6 +131,11 @@ impl From<ApiToken> for TokenView {
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// A label: 1-64 printable characters, unique per user.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     pub name: String,
     /// Owner by id or username; defaults to the caller (others need a superuser).
     #[serde(default)]
@@ -265,6 +273,11 @@ impl From<Peer> for ProfileView {
 #[serde(deny_unknown_fields)]
 pub struct CreateProfile {
     /// Display name: 1-64 printable characters, unique per user.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     pub name: String,
     /// Owner by id or username; defaults to the caller (others need a superuser).
     #[serde(default)]
@@ -283,6 +296,7 @@ pub struct CreateProfile {
     /// A device that generated its own key pair sends only its public key (base64); Mistborn then
     /// never holds the private key.
     #[serde(default)]
+    #[schema(min_length = 44, max_length = 44, pattern = r"^[A-Za-z0-9+/]{43}=$")]
     pub public_key: Option<String>,
 }
 
@@ -304,6 +318,11 @@ impl From<CreateProfile> for NewPeer {
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfile {
     /// New display name.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     #[serde(default)]
     pub name: Option<String>,
     /// New kind.
@@ -344,8 +363,14 @@ pub struct UserFilter {
 #[serde(deny_unknown_fields)]
 pub struct EnrollDevice {
     /// Display name: 1-64 printable characters, unique per user.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     pub name: String,
     /// The device's WireGuard public key (base64).
+    #[schema(min_length = 44, max_length = 44, pattern = r"^[A-Za-z0-9+/]{43}=$")]
     pub public_key: String,
     /// Owner by id or username; defaults to the caller (others need a superuser).
     #[serde(default)]

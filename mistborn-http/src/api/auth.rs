@@ -104,7 +104,7 @@ async fn enroll(
 /// Confirms an enrollment with a first code; returns recovery codes, shown once.
 #[utoipa::path(post, path = "/auth/totp/confirm", tag = "auth", request_body = CodeRequest,
     responses((status = 200, body = RecoveryCodes), (status = 400, description = "Wrong, expired or used code", body = ErrorBody),
-        (status = 401, body = ErrorBody)),
+        (status = 401, body = ErrorBody), (status = 404, description = "No such user (or not visible to the caller)", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn confirm(
     State(s): State<AppState>,
@@ -183,7 +183,7 @@ async fn list_sessions(
 }
 
 /// Ends a session (its owner or a superuser).
-#[utoipa::path(delete, path = "/auth/sessions/{id}", tag = "auth", params(("id" = String, Path, description = "Session id")),
+#[utoipa::path(delete, path = "/auth/sessions/{id}", tag = "auth", params(("id" = String, Path, description = "Session id (UUID)", pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses((status = 204), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn revoke_session(

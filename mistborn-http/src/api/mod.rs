@@ -2,6 +2,7 @@
 //! handlers' `#[utoipa::path]` annotations so the spec cannot drift from the router.
 
 mod auth;
+mod common_responses;
 mod dns;
 mod firewall;
 mod profiles;
@@ -84,9 +85,11 @@ fn parts() -> (Router<AppState>, Spec) {
         .merge(status::routes())
         .merge(auth::routes())
         .routes(utoipa_axum::routes!(openapi_json));
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(API_PREFIX, v1)
-        .split_for_parts()
+        .split_for_parts();
+    common_responses::declare(&mut spec);
+    (router, spec)
 }
 
 /// The OpenAPI document.

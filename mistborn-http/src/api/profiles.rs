@@ -104,7 +104,7 @@ async fn enroll_device(
 
 /// One profile.
 #[utoipa::path(get, path = "/profiles/{id}", tag = "profiles",
-    params(("id" = String, Path, description = "Profile id")),
+    params(("id" = String, Path, description = "Profile id (UUID)", pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, body = ProfileView),
         (status = 401, description = "No or bad token", body = ErrorBody),
@@ -121,7 +121,7 @@ async fn get_profile(
 
 /// Changes name, kind, client-to-client flag or port choice.
 #[utoipa::path(patch, path = "/profiles/{id}", tag = "profiles",
-    params(("id" = String, Path, description = "Profile id")),
+    params(("id" = String, Path, description = "Profile id (UUID)", pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     request_body = UpdateProfile,
     responses(
         (status = 200, body = ProfileView),
@@ -144,7 +144,7 @@ async fn update_profile(
 
 /// Deletes a profile; its addresses are free again.
 #[utoipa::path(delete, path = "/profiles/{id}", tag = "profiles",
-    params(("id" = String, Path, description = "Profile id")),
+    params(("id" = String, Path, description = "Profile id (UUID)", pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No or bad token", body = ErrorBody),
@@ -162,7 +162,7 @@ async fn delete_profile(
 
 /// The client config file (wg-quick format) for the device.
 #[utoipa::path(get, path = "/profiles/{id}/config", tag = "profiles",
-    params(("id" = String, Path, description = "Profile id")),
+    params(("id" = String, Path, description = "Profile id (UUID)", pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, description = "The client config", body = String, content_type = "text/plain"),
         (status = 401, description = "No or bad token", body = ErrorBody),
@@ -183,7 +183,7 @@ async fn profile_config(
 
 /// The client config as a QR code for the WireGuard phone apps.
 #[utoipa::path(get, path = "/profiles/{id}/qr.png", tag = "profiles",
-    params(("id" = String, Path, description = "Profile id")),
+    params(("id" = String, Path, description = "Profile id (UUID)", pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 200, description = "PNG image of the QR code", body = Vec<u8>, content_type = "image/png"),
         (status = 401, description = "No or bad token", body = ErrorBody),

@@ -74,7 +74,7 @@ async fn create_token(
 
 /// Revokes a token (its owner or a superuser).
 #[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens",
-    params(("id" = String, Path, description = "Token id")),
+    params(("id" = String, Path, description = "Token id (UUID)", pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 400, description = "Malformed id", body = ErrorBody),

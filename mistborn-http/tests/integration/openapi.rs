@@ -74,3 +74,49 @@ async fn every_documented_operation_is_routed_and_protected() {
     }
     assert!(count >= 16, "only {count} operations documented");
 }
+
+/// Every operation declares what the HTTP layer can answer before its handler runs: 401 where it
+/// takes a token, 400 where it has parameters or a body, 413 where it reads a body; and the
+/// format rules of the bodies are in the schemas, not only in their descriptions.
+#[test]
+fn every_operation_declares_the_http_layer_responses_and_schemas_carry_the_rules() {
+    let spec: serde_json::Value = serde_json::from_str(&mistborn_http::spec_json()).unwrap();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let has =
+                |status: &str| op["responses"][status]["content"]["application/json"].is_object();
+            if !op["security"].is_null() {
+                assert!(has("401"), "{method} {path}: no 401");
+            }
+            if op["parameters"].as_array().is_some_and(|p| !p.is_empty()) {
+                assert!(has("400"), "{method} {path}: parameters but no 400");
+            }
+            if op["requestBody"].is_object() {
+                assert!(
+                    has("400") && has("413"),
+                    "{method} {path}: a body but no 400/413"
+                );
+            }
+        }
+    }
+    let schemas = &spec["components"]["schemas"];
+    let username = &schemas["CreateUser"]["properties"]["username"];
+    assert_eq!(username["maxLength"], 32, "{username}");
+    assert!(username["pattern"].is_string(), "{username}");
+    assert_eq!(
+        schemas["CreateUser"]["properties"]["password"]["minLength"],
+        8
+    );
+    for body in ["CreateToken", "CreateProfile", "EnrollDevice"] {
+        assert_eq!(
+            schemas[body]["properties"]["name"]["maxLength"], 64,
+            "{body}"
+        );
+    }
+    assert_eq!(
+        schemas["EnrollDevice"]["properties"]["public_key"]["maxLength"],
+        44
+    );
+    let id = &spec["paths"]["/api/v1/tokens/{id}"]["delete"]["parameters"][0]["schema"];
+    assert!(id["pattern"].as_str().unwrap().contains("{12}"), "{id}");
+}
