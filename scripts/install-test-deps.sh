@@ -30,10 +30,11 @@ fi
 
 # Python frontends (mistborn-py's pytest suite, the FFI test through the generated Python binding):
 # a venv under target/ with maturin, pytest and mypy (for stubtest). scripts/test-python.sh and
-# scripts/test-ffi.sh use it.
+# scripts/test-ffi.sh use it; scripts/test-fuzz.sh runs schemathesis from it.
 root="$(cd "$(dirname "$0")/.." && pwd)"
 py_venv="${MISTBORN_PY_VENV:-$root/target/py-venv}"
 if [ ! -x "$py_venv/bin/python" ]; then
   "${PYTHON:-python3}" -m venv "$py_venv"
 fi
-"$py_venv/bin/python" -m pip install -q --disable-pip-version-check 'maturin>=1.0,<2.0' pytest mypy
+"$py_venv/bin/python" -m pip install -q --disable-pip-version-check 'maturin>=1.0,<2.0' pytest mypy \
+  'schemathesis>=4.3,<5'

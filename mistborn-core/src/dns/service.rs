@@ -450,6 +450,8 @@ impl Dns<'_> {
         actor.require_superuser("reading DNS statistics")?;
         let top = usize::try_from(top.clamp(1, 1000)).unwrap_or(10);
         let bucket_ms = bucket_ms.max(super::stats::MINUTE_MS);
+        // Nothing was logged before 1970; an earlier start would overflow rounding to the minute.
+        let since_ms = since_ms.max(0);
         self.m
             .dns_log()
             .await?

@@ -338,3 +338,30 @@ async fn bodies_over_the_limit_are_413_naming_it() {
     let list = app.get("/api/v1/profiles", &app.admin).await.json();
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
 }
+
+/// Extreme but well-formed numbers in a query are answered, never a dropped connection (the fuzzer
+/// found `since_ms=i64::MIN` overflowing the statistics' rounding to the minute).
+#[tokio::test]
+async fn extreme_query_numbers_are_answered() {
+    let app = TestApp::new().await;
+    let min = i64::MIN;
+    let max = i64::MAX;
+    for q in [
+        format!("since_ms={min}&bucket_ms={min}&top={min}"),
+        format!("since_ms={max}&bucket_ms={max}&top={max}"),
+    ] {
+        let r = app.get(&format!("/api/v1/dns/stats?{q}"), &app.admin).await;
+        assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.text());
+    }
+    for q in [
+        format!("since_ms={min}&limit={max}"),
+        format!("since_ms={max}&limit=1"),
+    ] {
+        let r = app.get(&format!("/api/v1/dns/log?{q}"), &app.admin).await;
+        assert!(
+            r.status == StatusCode::OK || r.status == StatusCode::BAD_REQUEST,
+            "{q}: {}",
+            r.text()
+        );
+    }
+}
