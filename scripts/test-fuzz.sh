@@ -115,6 +115,7 @@ checks.not_a_server_error.enabled = false
 TOML
 
 mkdir -p "$out"
+cd "$tmp" # schemathesis keeps a cache in the working directory
 status=0
 for who in superuser regular; do
     if [ "$who" = superuser ]; then token="$admin_token"; else token="$user_token"; fi
