@@ -1,5 +1,7 @@
 //! `/api/v1/dns/...`: lists (upload), rules, and who may see what.
 
+use std::time::{Duration, Instant};
+
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::json;
@@ -255,4 +257,99 @@ async fn public_suffix_rules_carry_a_warning() {
     let rules = app.get("/api/v1/dns/rules", &app.admin).await.json();
     assert_eq!(rules.as_array().unwrap().len(), 1);
     assert!(rules[0]["warning"].is_string());
+}
+
+/// A wire-format A query for `name`.
+fn a_query(id: u16, name: &str) -> Vec<u8> {
+    let mut p = id.to_be_bytes().to_vec();
+    p.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        p.push(label.len() as u8);
+        p.extend_from_slice(label.as_bytes());
+    }
+    p.extend_from_slice(&[0, 0, 1, 0, 1]);
+    p
+}
+
+/// Issue 14's "done when": a big mixed-format list (hosts, plain, adblock, comments, cosmetic
+/// rules) uploads through the streaming path and the running resolver blocks its last name
+/// within a second of the upload's answer in an optimised build (a debug build, as `cargo test`
+/// runs it, gets 30 s: it parses about ten times slower). 100,000 names by default; set
+/// `MISTBORN_BIG_LIST_NAMES=1000000` for the issue's figure.
+#[tokio::test]
+async fn a_big_mixed_list_uploads_and_blocks_its_last_name_within_a_second() {
+    let n: usize = std::env::var("MISTBORN_BIG_LIST_NAMES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let deadline = if cfg!(debug_assertions) {
+        Duration::from_secs(30)
+    } else {
+        Duration::from_secs(1)
+    };
+    let app = TestApp::with(|c| {
+        c.dns.listen = vec!["127.0.0.1:0".parse().unwrap()];
+        c.dns.upstreams = Vec::new();
+    })
+    .await;
+    let dns = mistborn_core::dns::Resolver::start(&app.m).await.unwrap();
+    let addr = dns.local_addrs()[0];
+    let mut text = String::with_capacity(n * 40);
+    text.push_str("\u{feff}# mixed\n127.0.0.1 localhost\n! adblock part\n");
+    for i in 0..n {
+        match i % 4 {
+            0 => text.push_str(&format!("0.0.0.0 h{i}.big.example\n")),
+            1 => text.push_str(&format!("||a{i}.big.example^\n")),
+            2 => text.push_str(&format!("p{i}.big.example\n")),
+            _ => text.push_str(&format!("x{i}.big.example##.ad\nq{i}.big.example\n")),
+        }
+    }
+    let last = format!("{}{}.big.example", ["h", "a", "p", "q"][(n - 1) % 4], n - 1);
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let blocked =
+        |resp: &[u8]| resp.len() > 12 && resp[7] == 1 && resp.ends_with(&[0, 4, 0, 0, 0, 0]);
+    let mut buf = [0u8; 512];
+    sock.send_to(&a_query(1, &last), addr).await.unwrap();
+    let len = tokio::time::timeout(Duration::from_secs(3), sock.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!blocked(&buf[..len]), "not blocked before the upload");
+
+    let size = text.len();
+    let started = Instant::now();
+    let r = put_raw(
+        &app,
+        "/api/v1/dns/lists/big/content",
+        &app.admin,
+        text,
+        true,
+    )
+    .await;
+    let uploaded = started.elapsed();
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["list"]["entries"], n);
+    assert_eq!(r.json()["list"]["not_for_dns"], n / 4);
+    let answered = Instant::now();
+    let mut id = 2u16;
+    loop {
+        id += 1;
+        sock.send_to(&a_query(id, &last), addr).await.unwrap();
+        if let Ok(Ok(len)) =
+            tokio::time::timeout(Duration::from_millis(200), sock.recv(&mut buf)).await
+            && blocked(&buf[..len])
+        {
+            break;
+        }
+        assert!(
+            answered.elapsed() < deadline,
+            "{last} not blocked within {deadline:?} of the upload's answer"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!(
+        "{n} names ({size} bytes): upload answered in {uploaded:?}, last name blocked {:?} later",
+        answered.elapsed()
+    );
+    dns.shutdown().await;
 }
