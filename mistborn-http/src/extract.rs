@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
 use mistborn_core::Actor;
 use serde::Serialize;
@@ -64,10 +64,51 @@ pub struct ProxyHop;
 /// address itself when it lies in a tunnel subnet (the API bound on the tunnel side: WireGuard
 /// proved it). Never a header on TCP: any local process can send one. `None` otherwise, and when
 /// the server was not started with connection info.
+///
+/// That address is ambient identity (the browser does not choose to send it), so a state-changing
+/// request resting on it must come from a page Mistborn served: see [`check_ambient_origin`].
+/// Forward-auth, which changes nothing, reads the address without that rule ([`ProxiedClient`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
 impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ProxiedClient(addr) = ProxiedClient::from_request_parts(parts, state).await?;
+        if addr.is_some() {
+            check_ambient_origin(parts, state)?;
+        }
+        Ok(ClientAddr(addr))
+    }
+}
+
+/// The one rule for ambient identity: a POST, PUT, PATCH or DELETE without a bearer token that
+/// would be identified by its tunnel address must carry the `Origin` of a page Mistborn served
+/// ([`crate::origin::origin_allowed`]: `home.<suffix>` or the API's own origin). A foreign
+/// origin, or none (every browser sends one on these methods, so a missing one is a program that
+/// should use a token), is refused 403; any site the device's browser opens could otherwise act
+/// as the device. Requests with a token are not ambient and are not checked here.
+pub fn check_ambient_origin(parts: &Parts, state: &AppState) -> Result<(), ApiError> {
+    let safe = matches!(
+        parts.method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    );
+    if safe
+        || parts.headers.contains_key(header::AUTHORIZATION)
+        || crate::origin::origin_allowed(&parts.headers, state.mistborn.config())
+    {
+        return Ok(());
+    }
+    Err(ApiError::foreign_origin())
+}
+
+/// The caller's proven tunnel address (see [`ClientAddr`]) without the Origin rule: for
+/// forward-auth, which only answers a question about the request the proxy holds.
+#[derive(Debug, Clone, Copy)]
+pub struct ProxiedClient(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ProxiedClient {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
@@ -80,7 +121,7 @@ impl FromRequestParts<AppState> for ClientAddr {
                 .map(|ConnectInfo(peer)| peer.ip().to_canonical())
         };
         let wg = &state.mistborn.config().wireguard;
-        Ok(ClientAddr(addr.filter(|a| match a {
+        Ok(ProxiedClient(addr.filter(|a| match a {
             IpAddr::V4(v4) => wg.subnet_v4.contains(v4),
             IpAddr::V6(v6) => wg.subnet_v6.contains(v6),
         })))

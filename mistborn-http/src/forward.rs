@@ -10,13 +10,13 @@ use axum::response::{IntoResponse, Response};
 use mistborn_core::auth::{DenyReason, ForwardDecision};
 use mistborn_core::proxy::NOT_AUTHORIZED;
 
-use crate::extract::ClientAddr;
+use crate::extract::ProxiedClient;
 use crate::state::{AppState, now};
 
 /// The forward-auth endpoint.
 pub async fn forward(
     State(s): State<AppState>,
-    ClientAddr(addr): ClientAddr,
+    ProxiedClient(addr): ProxiedClient,
     headers: HeaderMap,
 ) -> Response {
     let host = headers

@@ -24,6 +24,10 @@ enum Via {
 }
 use Via::{Proxy, Tcp};
 
+fn method_changes_state(m: &Method) -> bool {
+    ![Method::GET, Method::HEAD, Method::OPTIONS].contains(m)
+}
+
 /// A request as it reaches the server.
 async fn from(
     app: &TestApp,
@@ -33,12 +37,18 @@ async fn from(
     body: Option<Value>,
     extra: &[(&str, &str)],
 ) -> Resp {
-    let mut req = Request::builder().method(method).uri(uri);
+    let mut req = Request::builder().method(method.clone()).uri(uri);
     if let Proxy(client) = via {
         req = req.header("x-forwarded-for", client.to_string());
     }
     for (k, v) in extra {
         req = req.header(*k, *v);
+    }
+    // State-changing requests on tunnel identity come from the sign-in page (see
+    // `ambient_requests_need_a_page_mistborn_served` for the others).
+    if method_changes_state(&method) && !extra.iter().any(|(k, _)| k.eq_ignore_ascii_case("origin"))
+    {
+        req = req.header(header::ORIGIN, "https://home.mistborn");
     }
     let mut req = match body {
         Some(v) => req
@@ -509,4 +519,109 @@ async fn a_first_factor_only_device_acts_only_for_its_own_user() {
     )
     .await;
     assert_eq!(own.status, StatusCode::OK, "{}", own.text());
+}
+
+/// Ambient identity (the tunnel address, no token) changes nothing for a page of another site:
+/// POST/PUT/PATCH/DELETE need the Origin of a page Mistborn served; a token is not ambient.
+#[tokio::test]
+async fn ambient_requests_need_a_page_mistborn_served() {
+    let app = TestApp::new().await;
+    let admin_phone = Tcp("10.15.91.2".parse().unwrap());
+    let profiles = app.get("/api/v1/profiles", &app.admin).await;
+    let id = profiles.json()[0]["id"].as_str().unwrap().to_string();
+    let rename = json!({"name": "renamed"});
+    let uri = format!("/api/v1/profiles/{id}");
+    for origin in [
+        "https://evil.example",
+        "null",
+        "https://home.mistborn.evil.example",
+    ] {
+        let r = from(
+            &app,
+            admin_phone,
+            Method::PATCH,
+            &uri,
+            Some(rename.clone()),
+            &[("origin", origin)],
+        )
+        .await;
+        r.assert_error(StatusCode::FORBIDDEN, "foreign_origin");
+        let r = from(
+            &app,
+            admin_phone,
+            Method::POST,
+            "/api/v1/auth/logout",
+            None,
+            &[("origin", origin)],
+        )
+        .await;
+        r.assert_error(StatusCode::FORBIDDEN, "foreign_origin");
+    }
+    // No Origin at all: a program, which must use a token for changes.
+    let mut req = Request::builder()
+        .method(Method::DELETE)
+        .uri(&uri)
+        .body(Body::empty())
+        .unwrap();
+    req.extensions_mut().insert(ConnectInfo(SocketAddr::new(
+        "10.15.91.2".parse().unwrap(),
+        40000,
+    )));
+    app.request(req)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "foreign_origin");
+    assert_eq!(
+        app.get(&uri, &app.admin).await.json()["name"],
+        "default",
+        "nothing changed"
+    );
+    // Reads stay open to the device; the sign-in page and the API's own origin may change things.
+    let me = from(
+        &app,
+        admin_phone,
+        Method::GET,
+        "/api/v1/me",
+        None,
+        &[("origin", "https://evil.example")],
+    )
+    .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text());
+    let r = from(
+        &app,
+        admin_phone,
+        Method::PATCH,
+        &uri,
+        Some(rename.clone()),
+        &[("origin", "https://home.mistborn")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = from(
+        &app,
+        admin_phone,
+        Method::PATCH,
+        &uri,
+        Some(json!({"name": "again"})),
+        &[
+            ("origin", "http://10.15.91.1:5000"),
+            ("host", "10.15.91.1:5000"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // A bearer token is not ambient: no Origin rule.
+    let mut req = Request::builder()
+        .method(Method::PATCH)
+        .uri(&uri)
+        .header(header::AUTHORIZATION, format!("Bearer {}", app.admin))
+        .header(header::ORIGIN, "https://evil.example")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json!({"name": "by-token"}).to_string()))
+        .unwrap();
+    req.extensions_mut().insert(ConnectInfo(SocketAddr::new(
+        "10.15.91.2".parse().unwrap(),
+        40000,
+    )));
+    let r = app.request(req).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 }

@@ -265,7 +265,11 @@ impl Daemon {
                 "home.mistborn",
                 method,
                 path,
-                &[("X-Forwarded-For", client)],
+                // As the sign-in page sends it (changes on tunnel identity need its Origin).
+                &[
+                    ("X-Forwarded-For", client),
+                    ("Origin", "https://home.mistborn"),
+                ],
                 body.as_deref(),
             )
         });
