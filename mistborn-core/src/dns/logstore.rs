@@ -270,17 +270,17 @@ impl LogStore {
                     QueryBuilder::new(format!("INSERT INTO {} ({COLUMNS}) ", table(p.id)));
                 q.push_values(chunk, |mut b, r| {
                     b.push_bind(r.at_ms)
-                        .push_bind(r.client.clone())
-                        .push_bind(r.peer_id.clone())
-                        .push_bind(r.peer_name.clone())
-                        .push_bind(r.user_id.clone())
-                        .push_bind(r.username.clone())
-                        .push_bind(r.name.clone())
-                        .push_bind(r.qtype.clone())
-                        .push_bind(r.outcome.clone())
-                        .push_bind(r.blocked_by.clone())
-                        .push_bind(r.rcode.clone())
-                        .push_bind(r.answer.clone())
+                        .push_bind(r.client.as_str())
+                        .push_bind(r.peer_id.as_deref())
+                        .push_bind(r.peer_name.as_deref())
+                        .push_bind(r.user_id.as_deref())
+                        .push_bind(r.username.as_deref())
+                        .push_bind(r.name.as_str())
+                        .push_bind(r.qtype.as_str())
+                        .push_bind(r.outcome.as_str())
+                        .push_bind(r.blocked_by.as_deref())
+                        .push_bind(r.rcode.as_str())
+                        .push_bind(r.answer.as_deref())
                         .push_bind(r.latency_us);
                 });
                 q.build().execute(&mut *tx).await?;
