@@ -29,6 +29,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_lists, add_list))
         .routes(routes!(get_list, update_list, delete_list))
         .routes(routes!(refresh_list))
+        .routes(routes!(put_list_content))
 }
 
 const NOT_RUN: &str =
@@ -216,6 +217,56 @@ async fn add_list(
         .add_list(&actor, body.into(), now())
         .await?;
     Ok((StatusCode::CREATED, Json(list.into())))
+}
+
+/// Uploads a list as the raw request body (not JSON; one address, CIDR or range a line, up to
+/// `download.max_bytes`, default 64 MiB): adds a block list of that name, or replaces the content
+/// of the list of that name. A malformed line changes nothing.
+#[utoipa::path(put, path = "/firewall/lists/{list}/content", tag = "firewall",
+    params(("list" = String, Path, description = "List name (1-64 letters, digits, space, '-', '_', '.')")),
+    request_body(content = String, content_type = "text/plain", description = "The list text"),
+    responses(
+        (status = 200, description = "The content of the list was replaced", body = CopperListView),
+        (status = 201, description = "The list was added (block mode)", body = CopperListView),
+        (status = 400, description = "Bad name, not UTF-8 text, or a malformed line", body = ErrorBody),
+        (status = 401, description = "No or bad token", body = ErrorBody),
+        (status = 403, description = "Not a superuser", body = ErrorBody),
+        (status = 413, description = "Larger than download.max_bytes", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn put_list_content(
+    State(s): State<AppState>,
+    Auth(actor): Auth,
+    Path(list): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<(StatusCode, Json<CopperListView>), ApiError> {
+    let fw = s.mistborn.firewall();
+    // Rights first (listing needs the same right): nobody makes the server read 64 MB to be
+    // told no.
+    fw.lists(&actor).await?;
+    let limit = s.mistborn.config().download.max_bytes;
+    let content = super::upload::read_text(&headers, body, limit).await?;
+    match fw.list(&actor, &list).await {
+        Ok(existing) => {
+            let update = mistborn_core::firewall::ListUpdate {
+                content: Some(content),
+                ..Default::default()
+            };
+            let l = fw.update_list(&actor, &existing.id, update, now()).await?;
+            Ok((StatusCode::OK, Json(l.into())))
+        }
+        Err(e) if e.kind() == mistborn_core::ErrorKind::NotFound => {
+            let new = mistborn_core::firewall::NewList {
+                name: list,
+                content: Some(content),
+                ..Default::default()
+            };
+            let l = fw.add_list(&actor, new, now()).await?;
+            Ok((StatusCode::CREATED, Json(l.into())))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// One list by id or name.

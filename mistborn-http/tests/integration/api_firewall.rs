@@ -512,3 +512,48 @@ async fn a_running_firewall_answers_policy_and_metrics_and_follows_client_to_cli
     assert!(table.contains(&v4), "{v4} not in the live table:\n{table}");
     plane.stop().await;
 }
+
+/// A Coppercloud list far over the 2 MB JSON limit uploads as a raw body; over the configured cap
+/// it is a 413.
+#[tokio::test]
+async fn coppercloud_streaming_upload() {
+    let app = TestApp::new().await;
+    let text: String = (0..200_000u32)
+        .map(|i| format!("10.{}.{}.0/24\n", (i >> 8) & 0xff, i & 0xff))
+        .collect::<String>();
+    assert!(text.len() > 2 * 1024 * 1024);
+    let put = |body: String, token: String| {
+        let req = axum::http::Request::builder()
+            .method(axum::http::Method::PUT)
+            .uri("/api/v1/firewall/lists/big/content")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "text/plain")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        app.request(req)
+    };
+    let r = put(text.clone(), app.admin.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["entries"], 200_000);
+    let r = put("192.0.2.0/24\n".into(), app.admin.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["entries"], 1);
+    let r = put("not an address\n".into(), app.admin.clone()).await;
+    r.assert_error(StatusCode::BAD_REQUEST, "invalid_input");
+    let bob = app.regular_user("bob").await;
+    put("192.0.2.0/24\n".into(), bob)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+
+    let small = TestApp::with(|c| c.download.max_bytes = 1000).await;
+    let req = axum::http::Request::builder()
+        .method(axum::http::Method::PUT)
+        .uri("/api/v1/firewall/lists/big/content")
+        .header("authorization", format!("Bearer {}", small.admin))
+        .body(axum::body::Body::from(text))
+        .unwrap();
+    small
+        .request(req)
+        .await
+        .assert_error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+}
