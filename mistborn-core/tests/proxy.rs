@@ -50,23 +50,30 @@ fn curl(args: &[&str]) -> (String, String) {
     (code.to_string(), body.to_string())
 }
 
+/// Answers every connection with one HTTP 200 carrying `body`.
+fn respond(mut s: impl std::io::Read + std::io::Write, body: &str) {
+    let mut buf = [0u8; 4096];
+    let _ = s.read(&mut buf);
+    let _ = write!(
+        s,
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
 /// A one-response-per-connection HTTP server standing in for Mistborn's web UI upstream.
 fn upstream(body: &'static str) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        use std::io::{Read, Write};
-        for mut s in l.incoming().flatten() {
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
+    std::thread::spawn(move || l.incoming().flatten().for_each(|s| respond(s, body)));
     addr
+}
+
+/// The same on Mistborn's proxy socket, which Caddy uses for `home` and forward-auth.
+fn upstream_socket(path: &std::path::Path, body: &'static str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let l = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || l.incoming().flatten().for_each(|s| respond(s, body)));
 }
 
 #[tokio::test]
@@ -80,8 +87,9 @@ async fn caddy_serves_the_generated_config() {
     config.proxy.http_port = free_port();
     config.proxy.https_port = free_port();
     config.proxy.bind = vec!["127.0.0.1".parse().unwrap()];
-    config.http_listen = upstream("mistborn home");
+    config.http_listen = upstream("mistborn on tcp");
     let m = Mistborn::open(config.clone()).await.unwrap();
+    upstream_socket(&config.effective_http_socket(), "mistborn home");
     let files = m.tls().write_files(time_now()).await.unwrap().files;
     let p = plan(
         &config,
