@@ -264,11 +264,12 @@ def main():
             continue
         mbr = r["case"].startswith("mistborn")
         vs = f"{statistics.median(r['cpu']) / best_cpu:.2f}x" if best_cpu else "-"
+        slowest = "%.0f ms" % max(r["stat_ms"]) if mbr and r["stat_ms"] else "-"
         out.append(
             f"| {r['case']} | {r['load_ms']:.0f} ms | {r['rss_load']:.0f} / {r['rss_bench']:.0f} / {r['rss_end']:.0f} ({r['hwm']:.0f}) MiB"
             f" | {spread(r['maxq'], '{:.0f}')} | {spread(r['cpu'])} | {vs} | {r['lost']}"
             f" | {(str(sum(r['log_lost'])) + ' (' + str(sum(r['dropped'])) + ')') if mbr else '-'}"
-            f" | {(f'{max(r['stat_ms']):.0f} ms') if mbr and r['stat_ms'] else '-'}"
+            f" | {slowest}"
             f" | {(str(r.get('reload_lost')) + ' of ' + str(r.get('reload_sent'))) if mbr and 'reload_lost' in r else '-'} |")
     if best_qps:
         out += ["", f"Best peer: {best_cpu:.1f} µs/query at {RATE} qps, {best_qps:.0f} max qps (median)."]
