@@ -252,6 +252,17 @@ dns_query() { # home.mistborn A at the tunnel address through the socket unit ->
 }
 pid_of() { for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = "$1" ] && { echo "${p#/proc/}"; return; }; done; }
 wgo_pid() { pid_of wireguard-go; }
+caddy_state() { # waits (up to 10 s) for one Caddy, a child of the service; says what it found
+  local n caddy ours
+  for _ in $(seq 1 50); do
+    n=0; for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = caddy ] && n=$((n + 1)); done
+    caddy=$(pid_of caddy)
+    ours=$([ -n "$caddy" ] && [ "$(awk '{print $4}' "/proc/$caddy/stat")" = "$(systemctl show -p MainPID --value mistborn.service)" ] && echo yes || echo no)
+    [ "$n $ours" = "1 yes" ] && break
+    sleep 0.2
+  done
+  echo "$n of-service $ours user $([ -n "$caddy" ] && stat -c %U "/proc/$caddy" || echo none)"
+}
 say "api $(wait_api)"
 # systemd-resolved runs without its stub on 127.0.0.53:53 (0035007F... in /proc/net/udp)
 say "resolved $(systemctl is-active systemd-resolved) stub $(grep -c ' 3500007F:0035 ' /proc/net/udp)"
@@ -260,8 +271,7 @@ pid=$(systemctl show -p MainPID --value mistborn.service)
 say "user $(stat -c %U /proc/$pid)"
 grep -E '^(CapEff|CapBnd|CapAmb|NoNewPrivs)' /proc/$pid/status | sed 's/^/CHECK /; s/:\t/ /'
 say "nft $(nft list table inet mistborn >/dev/null 2>&1 && echo yes || echo no)"
-caddy=$(pid_of caddy)
-say "caddy $([ -n "$caddy" ] && stat -c %U "/proc/$caddy" || echo none)"
+say "caddy $(caddy_state)"
 say "link $(ip link show mistborn0 >/dev/null 2>&1 && echo yes || echo no)"
 say "dns $(dns_query)"
 wgo=$(wgo_pid)
@@ -285,6 +295,10 @@ say "stopped $(systemctl is-active mistborn.service)"
 say "dns-while-stopped $(dns_query 15)"
 say "service-after-query $(systemctl is-active mistborn.service)"
 say "security $(systemd-analyze security --no-pager mistborn.service 2>&1 | tail -1)"
+# After stops and restarts (one while the daemon was still starting Caddy): one Caddy, the
+# running daemon's own.
+wait_api >/dev/null
+say "caddies $(caddy_state)"
 # An upgrade on the running system (the installed binary is mistborn-next): stop, back up, migrate,
 # start; then a second run changes nothing and restarts nothing.
 MISTBORN_BINARY=/opt/mistborn/mistborn /opt/mistborn/scripts/install.sh >/root/upgrade.out 2>&1
@@ -301,7 +315,7 @@ say "units-after-uninstall $(ls /etc/systemd/system/mistborn* 2>/dev/null | wc -
 say "nft-after-uninstall $(nft list table inet mistborn >/dev/null 2>&1 && echo yes || echo no)"
 say "data-after-uninstall $(test -f /var/lib/mistborn/mistborn.db && echo kept || echo gone)"
 echo "--- journal"
-journalctl -u mistborn.service -u mistborn-dns.socket --no-pager -o cat | tail -60
+journalctl -u mistborn.service -u mistborn-dns.socket --no-pager -o cat | tail -400
 EOF
 chmod +x "$ROOT/opt/mistborn/check.sh"
 cat >"$ROOT/etc/systemd/system/test-install-check.service" <<'EOF'
@@ -347,7 +361,8 @@ check "CapBnd 0000000000001400"
 check "CapAmb 0000000000001400"
 check "NoNewPrivs 1"
 check "nft yes"
-check "caddy mistborn"   # the managed reverse proxy, as the service user
+check "caddy 1 of-service yes user mistborn"   # the managed reverse proxy, as the service user
+check "caddies 1 of-service yes user mistborn"
 check "link yes"
 for what in dns dns-while-stopped dns-after-upgrade; do
   answer=$(sed -n "s/^CHECK $what //p" <<<"$out")

@@ -59,6 +59,7 @@ fn report_forwarding(f: &ForwardingStatus) {
 }
 
 pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
+    let stop_signal = stop_signal()?;
     let addr = listen.unwrap_or(config.http_listen);
     let data_dir = config.data_dir.clone();
     let (m, first) = Mistborn::open_reporting(config).await?;
@@ -213,8 +214,7 @@ pub async fn serve(config: Config, listen: Option<SocketAddr>) -> Result<()> {
 
     let mut outcome = Ok(());
     tokio::select! {
-        signal = stop_signal() => {
-            let name = signal?;
+        name = stop_signal => {
             println!("{name}: shutting down");
         }
         Some(done) = tasks.join_next() => {
@@ -263,15 +263,20 @@ fn task_outcome(
     done.map_err(|e| Error::Config(format!("a server task panicked: {e}")))?
 }
 
-/// Waits for SIGINT or SIGTERM and names it.
-async fn stop_signal() -> Result<&'static str> {
+/// Installs the SIGINT and SIGTERM handlers now and returns a future naming the first signal.
+/// Installed before anything starts: a signal during start-up then waits for it to finish instead
+/// of killing the process outright, which left the managed Caddy running (and holding its ports)
+/// under `KillMode=process`.
+fn stop_signal() -> Result<impl Future<Output = &'static str>> {
     use tokio::signal::unix::{SignalKind, signal};
     let install = |kind| signal(kind).map_err(|e| Error::Config(format!("signal handler: {e}")));
     let mut term = install(SignalKind::terminate())?;
     let mut int = install(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
     })
 }
 
