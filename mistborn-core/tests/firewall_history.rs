@@ -6,7 +6,12 @@
 
 mod common;
 
-use mistborn_core::firewall::{ListHits, Metrics, MetricsSampler, Probe};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use mistborn_core::firewall::{
+    ListHits, Metrics, MetricsSampler, NetworkCount, PortCount, Probe, SourceCount, Unkept,
+};
 use mistborn_core::{Actor, ErrorKind, Mistborn};
 
 use common::{engines, regular};
@@ -23,8 +28,41 @@ fn probe(source: &str, port: u16, packets: u64) -> Probe {
     }
 }
 
+/// A reading of the table holding these (source, port) counters: the total and the per-port,
+/// per-network (/24) and per-source sets add them up.
 fn reading(probes: Vec<Probe>, list_packets: u64) -> Metrics {
+    let mut ports: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut sources: BTreeMap<IpAddr, u64> = BTreeMap::new();
+    let mut networks: BTreeMap<ipnet::IpNet, u64> = BTreeMap::new();
+    for p in &probes {
+        *ports.entry(p.port).or_default() += p.packets;
+        *sources.entry(p.source).or_default() += p.packets;
+        let net = ipnet::IpNet::new(p.source, 24).unwrap().trunc();
+        *networks.entry(net).or_default() += p.packets;
+    }
     Metrics {
+        total: probes.iter().map(|p| p.packets).sum(),
+        top_ports: ports
+            .into_iter()
+            .map(|(port, packets)| PortCount {
+                protocol: "tcp".into(),
+                port,
+                packets,
+                sources: 1,
+            })
+            .collect(),
+        top_sources: sources
+            .into_iter()
+            .map(|(source, packets)| SourceCount {
+                source,
+                packets,
+                ports: 1,
+            })
+            .collect(),
+        top_networks: networks
+            .into_iter()
+            .map(|(network, packets)| NetworkCount { network, packets })
+            .collect(),
         probes,
         lists: vec![ListHits {
             id: "abc".into(),
@@ -156,14 +194,44 @@ async fn a_scan_from_many_sources_is_stored_as_the_top_plus_others() {
         assert_eq!(d.sources.last().unwrap().0, "*");
         assert_eq!(d.sources.iter().map(|x| x.1).sum::<u64>(), want);
         assert_eq!(d.ports[0], ("tcp/1200".to_string(), 200));
+        assert_eq!(d.networks, vec![("198.51.100.0/24".to_string(), want)]);
         m.firewall().record_sample(T0, &d, DAY).await.unwrap();
+        // The table's per-source set is full: what it could not keep is counted and stored.
+        let mut full = reading(vec![], 0);
+        full.total = want + 30;
+        full.top_ports = vec![PortCount {
+            protocol: "udp".into(),
+            port: 9,
+            packets: 30,
+            sources: 0,
+        }];
+        full.unkept = Unkept {
+            sources: 30,
+            probes: 30,
+            ..Unkept::default()
+        };
+        let d = s.deltas(&full).unwrap();
+        assert_eq!(d.total, 30);
+        assert_eq!(
+            d.unkept,
+            vec![("probes".to_string(), 30), ("sources".to_string(), 30)]
+        );
+        m.firewall().record_sample(T0 + 60, &d, DAY).await.unwrap();
         let h = m
             .firewall()
             .metrics_history(&Actor::System, T0, 60, 1000)
             .await
             .unwrap();
-        assert_eq!(h.total_probes, want, "{}", env.engine);
+        assert_eq!(h.total_probes, want + 30, "{}", env.engine);
         assert_eq!(h.top_sources.len(), 50, "the '*' row is not a source");
+        assert_eq!(h.top_networks[0].key, "198.51.100.0/24");
+        assert_eq!(h.top_networks[0].packets, want);
+        let unkept: Vec<(&str, u64)> = h
+            .unkept
+            .iter()
+            .map(|c| (c.key.as_str(), c.packets))
+            .collect();
+        assert_eq!(unkept, vec![("probes", 30), ("sources", 30)]);
         m.close().await;
     }
 }

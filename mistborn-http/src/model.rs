@@ -717,6 +717,27 @@ pub struct SourceCountView {
     pub ports: u64,
 }
 
+/// Packets from one source network (/24 for IPv4, /48 for IPv6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NetworkCountView {
+    /// The network, e.g. `198.51.100.0/24`.
+    pub network: String,
+    /// Packets.
+    pub packets: u64,
+}
+
+/// Probe packets the firewall's bounded per-source sets could not keep (a scan filled them);
+/// they are in `total` and per port all the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UnkeptView {
+    /// Not counted per source network.
+    pub networks: u64,
+    /// Not counted per source.
+    pub sources: u64,
+    /// Not counted per (source, port) pair.
+    pub probes: u64,
+}
+
 /// Hits of one Coppercloud list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ListHitsView {
@@ -731,8 +752,14 @@ pub struct ListHitsView {
 /// What the firewall counted since its table was last replaced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FirewallMetricsView {
-    /// Most probed ports, most packets first.
+    /// Every unsolicited packet dropped (exact, whatever the scan).
+    pub total: u64,
+    /// What the bounded per-source sets could not keep.
+    pub unkept: UnkeptView,
+    /// Most probed ports, most packets first (exact counts).
     pub top_ports: Vec<PortCountView>,
+    /// Most active source networks, most packets first.
+    pub top_networks: Vec<NetworkCountView>,
     /// Most active sources, most packets first.
     pub top_sources: Vec<SourceCountView>,
     /// The busiest (source, port) pairs, most packets first (as many as `top`).
@@ -745,6 +772,20 @@ impl FirewallMetricsView {
     /// The view of `m` with at most `top` probe pairs.
     pub fn of(m: Metrics, top: usize) -> Self {
         Self {
+            total: m.total,
+            unkept: UnkeptView {
+                networks: m.unkept.networks,
+                sources: m.unkept.sources,
+                probes: m.unkept.probes,
+            },
+            top_networks: m
+                .top_networks
+                .into_iter()
+                .map(|n| NetworkCountView {
+                    network: n.network.to_string(),
+                    packets: n.packets,
+                })
+                .collect(),
             top_ports: m
                 .top_ports
                 .into_iter()
@@ -821,8 +862,13 @@ pub struct MetricsHistoryView {
     pub buckets: Vec<HistoryBucketView>,
     /// Most probed ports (`protocol/port`) over the window.
     pub top_ports: Vec<HistoryCountView>,
+    /// Most active source networks (/24, /48) over the window.
+    pub top_networks: Vec<HistoryCountView>,
     /// Most active sources over the window.
     pub top_sources: Vec<HistoryCountView>,
+    /// Probe packets the firewall's full per-source sets could not keep, per `networks`,
+    /// `sources` and `probes` (pairs): in the totals all the same.
+    pub unkept: Vec<HistoryCountView>,
     /// Hits per Coppercloud list id over the window.
     pub lists: Vec<HistoryCountView>,
 }
@@ -851,7 +897,9 @@ impl From<MetricsHistory> for MetricsHistoryView {
                 })
                 .collect(),
             top_ports: counts(h.top_ports),
+            top_networks: counts(h.top_networks),
             top_sources: counts(h.top_sources),
+            unkept: counts(h.unkept),
             lists: counts(h.lists),
         }
     }

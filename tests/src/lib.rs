@@ -189,6 +189,23 @@ impl Netns {
         .map_err(|_| std::io::Error::other("listen thread panicked"))?
     }
 
+    /// A UDP socket bound to `addr` inside the namespace (made like [`Netns::connect`]), to send
+    /// from the test itself (a scanner, say) without a process per packet.
+    pub fn udp_socket(&self, addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+        let path = self.path();
+        std::thread::spawn(move || {
+            use std::os::fd::AsRawFd;
+            let ns = std::fs::File::open(&path)?;
+            // SAFETY: setns on a valid namespace fd; it changes only this short-lived thread.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            std::net::UdpSocket::bind(addr)
+        })
+        .join()
+        .map_err(|_| std::io::Error::other("socket thread panicked"))?
+    }
+
     /// A plain HTTP/1.0 request to `addr` from inside the namespace: `(status, body)`. HTTP/1.0
     /// so the server closes the connection after one whole (never chunked) response.
     pub fn http(

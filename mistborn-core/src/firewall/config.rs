@@ -38,6 +38,9 @@ pub struct FirewallConfig {
     pub coppercloud_refresh_secs: u64,
     /// How often MFA sessions are re-checked against the gate set (expiry), in seconds.
     pub session_check_secs: u64,
+    /// How often the probe counters are sampled into the metrics history, in seconds (shorter
+    /// than the per-source sets' 10 minute idle timeout, so nothing expires unsampled).
+    pub metrics_sample_secs: u64,
     /// Fail closed: no WireGuard peer is configured while the table is not in force (no MFA
     /// gating, no isolation). Off: peers come up regardless, and the status says the firewall
     /// is off.
@@ -64,6 +67,7 @@ impl Default for FirewallConfig {
             coppercloud_refresh_secs: 86_400,
             session_check_secs: 30,
             fail_closed: true,
+            metrics_sample_secs: 60,
         }
     }
 }
@@ -100,6 +104,11 @@ impl FirewallConfig {
             return Err(Error::Config(format!(
                 "firewall.alternate_port_interfaces: '{i}' is not an interface name or a 'prefix*' pattern"
             )));
+        }
+        if !(1..=300).contains(&self.metrics_sample_secs) {
+            return Err(Error::Config(
+                "firewall.metrics_sample_secs must be 1-300 (the probe sets forget idle sources after 10 minutes)".into(),
+            ));
         }
         if self.web_ports.contains(&0) || self.ssh_port == 0 {
             return Err(Error::Config("firewall ports must be 1-65535".into()));

@@ -4,15 +4,18 @@
 //! them in `firewall_samples`. A counter that went down (it was lost and started over) or a new
 //! one counts from zero, so a reset never gives negative counts; the first reading after a start
 //! is only the baseline, so the counts a restarted daemon finds carried in the table are never
-//! stored twice. Per interval the busiest [`SAMPLE_TOP`] ports and sources are kept and the rest
-//! summed under key `*`: totals stay exact while a scan from thousands of sources stays a
-//! bounded number of rows.
+//! stored twice. Per interval the busiest [`SAMPLE_TOP`] ports, source networks and sources are
+//! kept and the rest summed under key `*`: totals stay exact (the total comes from the table's
+//! own counter, not from the bounded per-source sets) while a scan from thousands of sources
+//! stays a bounded number of rows. What the table's full sets could not keep is stored too.
 //!
 //! The samples are not part of backups: they are bulky, derived from the kernel's counters and
 //! expire on their own (like the DNS query log).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+
+use ipnet::IpNet;
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -38,18 +41,45 @@ pub struct SampleDeltas {
     pub total: u64,
     /// Per `protocol/port` (e.g. `tcp/22`), busiest first, at most [`SAMPLE_TOP`] + `*`.
     pub ports: Vec<(String, u64)>,
+    /// Per source network (e.g. `198.51.100.0/24`), busiest first, at most [`SAMPLE_TOP`] + `*`.
+    pub networks: Vec<(String, u64)>,
     /// Per source address, busiest first, at most [`SAMPLE_TOP`] + `*`.
     pub sources: Vec<(String, u64)>,
+    /// Probe packets the table could not keep per `networks`, `sources` or `probes` (pairs).
+    pub unkept: Vec<(String, u64)>,
     /// Per Coppercloud list id.
     pub lists: Vec<(String, u64)>,
 }
 
-/// Remembers the last counter values to turn cumulative readings into deltas.
+/// Remembers the last counter values to turn cumulative readings into deltas. Bounded like the
+/// table's sets it mirrors (ports, networks, sources).
 #[derive(Debug, Default)]
 pub struct MetricsSampler {
     started: bool,
-    probes: HashMap<(IpAddr, String, u16), u64>,
-    lists: HashMap<String, u64>,
+    counters: HashMap<String, u64>,
+    ports: HashMap<(String, u16), u64>,
+    networks: HashMap<IpNet, u64>,
+    sources: HashMap<IpAddr, u64>,
+}
+
+/// The deltas of `now` against `last` (keys gone from `now` are forgotten: an expired element
+/// that comes back counts from zero), keyed by `show`.
+fn deltas_of<K: Eq + std::hash::Hash + Clone>(
+    last: &mut HashMap<K, u64>,
+    now: impl Iterator<Item = (K, u64)>,
+    show: impl Fn(&K) -> String,
+) -> HashMap<String, u64> {
+    let mut seen = HashMap::with_capacity(last.len());
+    let mut out = HashMap::new();
+    for (k, packets) in now {
+        let d = delta(last.get(&k).copied(), packets);
+        if d > 0 {
+            *out.entry(show(&k)).or_default() += d;
+        }
+        seen.insert(k, packets);
+    }
+    *last = seen;
+    out
 }
 
 /// The increase of a cumulative counter: from zero when it went down (it was reset).
@@ -79,44 +109,55 @@ impl MetricsSampler {
 
     /// The deltas since the previous reading; `None` for the first one, which only sets the
     /// baseline (the table may hold counts from before this process started, already stored).
+    /// `m` must hold every port, network and source (read with no top limit).
     pub fn deltas(&mut self, m: &Metrics) -> Option<SampleDeltas> {
-        let mut total = 0;
-        let mut ports: HashMap<String, u64> = HashMap::new();
-        let mut sources: HashMap<String, u64> = HashMap::new();
-        let mut seen = HashMap::with_capacity(m.probes.len());
-        for p in &m.probes {
-            let key = (p.source, p.protocol.clone(), p.port);
-            let d = delta(self.probes.get(&key).copied(), p.packets);
-            seen.insert(key, p.packets);
-            if d == 0 {
-                continue;
-            }
-            total += d;
-            *ports
-                .entry(format!("{}/{}", p.protocol, p.port))
-                .or_default() += d;
-            *sources.entry(p.source.to_string()).or_default() += d;
-        }
-        // Counters that vanished (an element timed out) start from zero if they come back.
-        self.probes = seen;
-        let mut lists = Vec::new();
-        let mut seen = HashMap::with_capacity(m.lists.len());
-        for l in &m.lists {
-            let d = delta(self.lists.get(&l.id).copied(), l.packets);
-            seen.insert(l.id.clone(), l.packets);
-            if d > 0 {
-                lists.push((l.id.clone(), d));
-            }
-        }
-        self.lists = seen;
+        let mut counters: Vec<(String, u64)> = vec![
+            ("total".into(), m.total),
+            ("unkept:networks".into(), m.unkept.networks),
+            ("unkept:sources".into(), m.unkept.sources),
+            ("unkept:probes".into(), m.unkept.probes),
+        ];
+        counters.extend(
+            m.lists
+                .iter()
+                .map(|l| (format!("list:{}", l.id), l.packets)),
+        );
+        let c = deltas_of(&mut self.counters, counters.into_iter(), Clone::clone);
+        let ports = deltas_of(
+            &mut self.ports,
+            m.top_ports
+                .iter()
+                .map(|p| ((p.protocol.clone(), p.port), p.packets)),
+            |(proto, port)| format!("{proto}/{port}"),
+        );
+        let networks = deltas_of(
+            &mut self.networks,
+            m.top_networks.iter().map(|n| (n.network, n.packets)),
+            IpNet::to_string,
+        );
+        let sources = deltas_of(
+            &mut self.sources,
+            m.top_sources.iter().map(|s| (s.source, s.packets)),
+            IpAddr::to_string,
+        );
         if !std::mem::replace(&mut self.started, true) {
             return None;
         }
+        let prefixed = |prefix: &str| {
+            let mut v: Vec<(String, u64)> = c
+                .iter()
+                .filter_map(|(k, n)| Some((k.strip_prefix(prefix)?.to_string(), *n)))
+                .collect();
+            v.sort();
+            v
+        };
         Some(SampleDeltas {
-            total,
+            total: c.get("total").copied().unwrap_or(0),
             ports: top_with_others(ports),
+            networks: top_with_others(networks),
             sources: top_with_others(sources),
-            lists,
+            unkept: prefixed("unkept:"),
+            lists: prefixed("list:"),
         })
     }
 }
@@ -154,8 +195,13 @@ pub struct MetricsHistory {
     pub buckets: Vec<HistoryBucket>,
     /// Most probed ports (`protocol/port`), most packets first.
     pub top_ports: Vec<HistoryCount>,
+    /// Most active source networks, most packets first.
+    pub top_networks: Vec<HistoryCount>,
     /// Most active sources, most packets first.
     pub top_sources: Vec<HistoryCount>,
+    /// Probe packets the table's full sets could not keep, per `networks`, `sources` and
+    /// `probes` (source and port pairs); they are in the totals and per port all the same.
+    pub unkept: Vec<HistoryCount>,
     /// Hits per Coppercloud list id.
     pub lists: Vec<HistoryCount>,
 }
@@ -180,7 +226,9 @@ impl Firewall<'_> {
         let pool = self.m.store().pool();
         let mut rows: Vec<(&str, &str, u64)> = vec![("total", "", d.total)];
         rows.extend(d.ports.iter().map(|(k, n)| ("port", k.as_str(), *n)));
+        rows.extend(d.networks.iter().map(|(k, n)| ("network", k.as_str(), *n)));
         rows.extend(d.sources.iter().map(|(k, n)| ("source", k.as_str(), *n)));
+        rows.extend(d.unkept.iter().map(|(k, n)| ("unkept", k.as_str(), *n)));
         rows.extend(d.lists.iter().map(|(k, n)| ("list", k.as_str(), *n)));
         let mut tx = pool.begin().await?;
         for (kind, key, n) in rows {
@@ -265,7 +313,9 @@ impl Firewall<'_> {
             bucket_secs,
             total_probes: buckets.iter().map(|b| b.probes).sum(),
             top_ports: ranked("port", top).await?,
+            top_networks: ranked("network", top).await?,
             top_sources: ranked("source", top).await?,
+            unkept: ranked("unkept", i64::MAX).await?,
             lists: ranked("list", i64::MAX).await?,
             buckets,
         })

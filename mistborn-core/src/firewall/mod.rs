@@ -32,7 +32,7 @@ pub use forwarding::ForwardingStatus;
 pub use history::{HistoryBucket, HistoryCount, MetricsHistory, MetricsSampler, SampleDeltas};
 pub(crate) use lists::check_name as check_list_name;
 pub use lists::{CopperList, Firewall, ListUpdate, NewList, RefreshOutcome};
-pub use metrics::{ListHits, Metrics, PortCount, Probe, SourceCount};
+pub use metrics::{ListHits, Metrics, NetworkCount, PortCount, Probe, SourceCount, Unkept};
 pub use plan::{ElementChange, FirewallPlan, plan};
 pub use policy::{
     AddressSet, ListRule, Policy, PolicyInput, ProfileRule, Structure, TABLE, policy,

@@ -270,10 +270,17 @@ pub(crate) fn read_counters() -> Result<Vec<NamedCounter>> {
     Ok(out)
 }
 
-/// The elements of a probe set (`ipv4_addr . inet_proto . inet_service`, or the IPv6 one) with
-/// their counters, in one netlink dump (milliseconds where `nft -j list set` takes seconds for
-/// a full set).
-pub(crate) fn read_probes(set: &str, v6: bool) -> Result<Vec<CarriedProbe>> {
+/// One element of a counting set: its key (the raw bytes, each part of a concatenation padded
+/// to 4) and its counter.
+pub(crate) struct CountedKey {
+    pub key: Vec<u8>,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// The elements of a set with counters, in one netlink dump (milliseconds where `nft -j list
+/// set` takes seconds for a full set). No table or set: nothing.
+pub(crate) fn read_counted(set: &str) -> Result<Vec<CountedKey>> {
     use rustables::sys::{
         NFT_MSG_GETSETELEM, NFTA_DATA_VALUE, NFTA_EXPR_DATA, NFTA_EXPR_NAME, NFTA_LIST_ELEM,
         NFTA_SET_ELEM_EXPR, NFTA_SET_ELEM_EXPRESSIONS, NFTA_SET_ELEM_KEY,
@@ -287,8 +294,6 @@ pub(crate) fn read_probes(set: &str, v6: bool) -> Result<Vec<CarriedProbe>> {
             (NFTA_SET_ELEM_LIST_SET, name.as_bytes()),
         ],
     );
-    // Each part of a concatenated key takes a multiple of 4 bytes: address, protocol, port.
-    let alen = if v6 { 16 } else { 4 };
     let counter_of = |expr: &[u8]| {
         let mut is_counter = false;
         let mut values = (0, 0);
@@ -320,26 +325,52 @@ pub(crate) fn read_probes(set: &str, v6: bool) -> Result<Vec<CarriedProbe>> {
                         }
                     }
                 }
-                let Some(key) = key.filter(|k| k.len() >= alen + 8) else {
-                    continue;
-                };
-                let source = if v6 {
-                    <[u8; 16]>::try_from(&key[..16]).map(IpAddr::from).ok()
-                } else {
-                    <[u8; 4]>::try_from(&key[..4]).map(IpAddr::from).ok()
-                };
-                let Some(source) = source else { continue };
-                out.push(CarriedProbe {
-                    source,
-                    protocol: key[alen],
-                    port: u16::from_be_bytes([key[alen + 4], key[alen + 5]]),
-                    packets: values.0,
-                    bytes: values.1,
-                });
+                if let Some(key) = key {
+                    out.push(CountedKey {
+                        key: key.to_vec(),
+                        packets: values.0,
+                        bytes: values.1,
+                    });
+                }
             }
         }
     })?;
     Ok(out)
+}
+
+/// An address at the start of a key (4 or 16 bytes).
+pub(crate) fn key_addr(key: &[u8], v6: bool) -> Option<IpAddr> {
+    if v6 {
+        <[u8; 16]>::try_from(key.get(..16)?).map(IpAddr::from).ok()
+    } else {
+        <[u8; 4]>::try_from(key.get(..4)?).map(IpAddr::from).ok()
+    }
+}
+
+/// `inet_proto . inet_service` at `at` in a key: (protocol, port).
+pub(crate) fn key_proto_port(key: &[u8], at: usize) -> Option<(u8, u16)> {
+    let k = key.get(at..at + 6)?;
+    Some((k[0], u16::from_be_bytes([k[4], k[5]])))
+}
+
+/// The elements of a probe-pair set (`ipv4_addr . inet_proto . inet_service`, or the IPv6 one)
+/// with their counters.
+pub(crate) fn read_probes(set: &str, v6: bool) -> Result<Vec<CarriedProbe>> {
+    let alen = if v6 { 16 } else { 4 };
+    Ok(read_counted(set)?
+        .into_iter()
+        .filter_map(|e| {
+            let source = key_addr(&e.key, v6)?;
+            let (protocol, port) = key_proto_port(&e.key, alen)?;
+            Some(CarriedProbe {
+                source,
+                protocol,
+                port,
+                packets: e.packets,
+                bytes: e.bytes,
+            })
+        })
+        .collect())
 }
 
 fn element_list(

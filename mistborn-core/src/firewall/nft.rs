@@ -127,6 +127,10 @@ pub(crate) fn read_carry() -> Result<Carry> {
     for (set, v6) in [("probes4", false), ("probes6", true)] {
         carry.probes.extend(super::netlink::read_probes(set, v6)?);
     }
+    let sets = super::metrics::read_aggregates()?;
+    carry.ports = sets.ports;
+    carry.sources = sets.sources;
+    carry.networks = sets.networks;
     Ok(carry)
 }
 

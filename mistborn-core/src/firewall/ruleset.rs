@@ -9,6 +9,14 @@
 //! `counter packets N bytes M` (the [`MAX_CARRIED_PROBES`] most counted per family). Packets
 //! counted between that read and the commit, and the least counted probes of a fuller set,
 //! start again from zero; metrics history, stored as deltas, covers those.
+//!
+//! Unsolicited packets are counted so that no scan can blind the metrics: a named counter of
+//! them all (`probes`), a set per protocol and port (`probe_ports`, sized for every possible
+//! key, so it cannot fill), and sets per source network (/24, /48), per source address and per
+//! (source, protocol, port). Those three expire idle elements ([`PROBE_TIMEOUT`], `update`
+//! refreshes it on every hit) and are bounded ([`PROBE_SET_SIZE`]); what a full one could not
+//! keep is counted in `probes_unkept_networks`, `probes_unkept_sources` and
+//! `probes_unkept_pairs` (a dynset that cannot add breaks its rule, so the next rule counts).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -17,8 +25,21 @@ use std::net::IpAddr;
 use super::coppercloud::ListMode;
 use super::policy::{AddressSet, DNS_PORTS, Policy, Structure, TABLE};
 
-/// Size of the dynamic sets that count unsolicited packets per source, protocol and port.
+/// Size of the dynamic sets that count unsolicited packets per source network, per source and
+/// per (source, protocol, port).
 pub const PROBE_SET_SIZE: u32 = 65_535;
+/// Size of `probe_ports`: every (tcp or udp, port) pair fits.
+pub const PROBE_PORT_SET_SIZE: u32 = 2 * 65_536;
+/// How long an element of a per-source set stays without a hit (longer than the metrics
+/// sampling interval, so its counts are in the history before it goes).
+pub const PROBE_TIMEOUT: &str = "10m";
+/// The named counters of the probe chains: all probes, then what each full set could not keep.
+pub const PROBE_COUNTERS: [&str; 4] = [
+    "probes",
+    "probes_unkept_networks",
+    "probes_unkept_sources",
+    "probes_unkept_pairs",
+];
 /// Probe elements (per family) a full replace carries over, the most counted first.
 pub const MAX_CARRIED_PROBES: usize = 4096;
 
@@ -72,13 +93,69 @@ pub struct CarriedProbe {
     pub bytes: u64,
 }
 
+/// One element of an aggregate probe set with its counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted<K> {
+    /// The key: (protocol, port) or an address (a source, or a network's first address).
+    pub key: K,
+    /// Packets counted.
+    pub packets: u64,
+    /// Bytes counted.
+    pub bytes: u64,
+}
+
 /// Counter values of the live table, carried into the next full replace.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Carry {
-    /// Named counters (`cc_<list id>`): (packets, bytes).
+    /// Named counters (`cc_<list id>`, [`PROBE_COUNTERS`]): (packets, bytes).
     pub counters: BTreeMap<String, (u64, u64)>,
     /// Elements of `probes4` and `probes6`.
     pub probes: Vec<CarriedProbe>,
+    /// Elements of `probe_ports`: (protocol number, port).
+    pub ports: Vec<Counted<(u8, u16)>>,
+    /// Elements of `probe_sources4` and `probe_sources6`.
+    pub sources: Vec<Counted<IpAddr>>,
+    /// Elements of `probe_nets4` and `probe_nets6` (the network's first address).
+    pub networks: Vec<Counted<IpAddr>>,
+}
+
+/// The [`MAX_CARRIED_PROBES`] most counted of `items`, rendered as set elements.
+fn carried<K: Ord + Clone>(items: &[&Counted<K>], show: impl Fn(&K) -> String) -> String {
+    let mut v: Vec<&Counted<K>> = items.to_vec();
+    v.sort_by(|a, b| (b.packets, &a.key).cmp(&(a.packets, &b.key)));
+    let mut seen = BTreeSet::new();
+    v.retain(|c| seen.insert(c.key.clone()));
+    v.truncate(MAX_CARRIED_PROBES);
+    v.sort_by(|a, b| a.key.cmp(&b.key));
+    v.iter()
+        .map(|c| {
+            format!(
+                "{} counter packets {} bytes {}",
+                show(&c.key),
+                c.packets,
+                c.bytes
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A dynamic counting set, with its carried elements.
+fn counting_set(o: &mut String, name: &str, ty: &str, size: u32, timeout: bool, elems: &str) {
+    let flags = if timeout {
+        format!("flags dynamic,timeout; timeout {PROBE_TIMEOUT};")
+    } else {
+        "flags dynamic;".to_string()
+    };
+    let elems = if elems.is_empty() {
+        String::new()
+    } else {
+        format!(" elements = {{ {elems} }};")
+    };
+    let _ = writeln!(
+        o,
+        "  set {name} {{ type {ty}; size {size}; {flags} counter;{elems} }}"
+    );
 }
 
 /// The carried elements of one probe set: the [`MAX_CARRIED_PROBES`] most counted, so that
@@ -124,19 +201,51 @@ pub fn render_carrying(policy: &Policy, carry: &Carry) -> String {
             addr_set(&mut o, set.set_name(v6), v6, &elements(policy.set(set), v6));
         }
     }
-    for (name, ty, v6) in [
-        ("probes4", "ipv4_addr", false),
-        ("probes6", "ipv6_addr", true),
-    ] {
-        let elems = probe_elements(carry, v6);
-        let elems = if elems.is_empty() {
-            String::new()
-        } else {
-            format!(" elements = {{ {elems} }};")
-        };
-        let _ = writeln!(
-            o,
-            "  set {name} {{ type {ty} . inet_proto . inet_service; size {PROBE_SET_SIZE}; flags dynamic; counter;{elems} }}"
+    for name in PROBE_COUNTERS {
+        match carry.counters.get(name) {
+            Some((p, b)) if *p > 0 || *b > 0 => {
+                let _ = writeln!(o, "  counter {name} {{ packets {p} bytes {b} }}");
+            }
+            _ => {
+                let _ = writeln!(o, "  counter {name} {{ }}");
+            }
+        }
+    }
+    let ports: Vec<&Counted<(u8, u16)>> = carry.ports.iter().collect();
+    let elems = carried(&ports, |(proto, port)| format!("{proto} . {port}"));
+    counting_set(
+        &mut o,
+        "probe_ports",
+        "inet_proto . inet_service",
+        PROBE_PORT_SET_SIZE,
+        false,
+        &elems,
+    );
+    for (v6, ty) in [(false, "ipv4_addr"), (true, "ipv6_addr")] {
+        let fam = if v6 { 6 } else { 4 };
+        for (name, items) in [
+            ("probe_nets", &carry.networks),
+            ("probe_sources", &carry.sources),
+        ] {
+            let of_family: Vec<&Counted<IpAddr>> =
+                items.iter().filter(|c| c.key.is_ipv6() == v6).collect();
+            let elems = carried(&of_family, IpAddr::to_string);
+            counting_set(
+                &mut o,
+                &format!("{name}{fam}"),
+                ty,
+                PROBE_SET_SIZE,
+                true,
+                &elems,
+            );
+        }
+        counting_set(
+            &mut o,
+            &format!("probes{fam}"),
+            &format!("{ty} . inet_proto . inet_service"),
+            PROBE_SET_SIZE,
+            true,
+            &probe_elements(carry, v6),
         );
     }
     for l in &s.lists {
@@ -300,11 +409,37 @@ fn input_chain(o: &mut String, s: &Structure) {
     for b in &s.container_bridges {
         let _ = writeln!(o, "    iifname \"{b}\" accept");
     }
-    // Everything else is unsolicited: counted per source, protocol and port, then dropped.
-    o.push_str("    meta nfproto ipv4 meta l4proto { tcp, udp } add @probes4 { ip saddr . meta l4proto . th dport }\n");
-    o.push_str("    meta nfproto ipv6 meta l4proto { tcp, udp } add @probes6 { ip6 saddr . meta l4proto . th dport }\n");
+    // Everything else is unsolicited: counted (chain probe), then dropped by the policy.
+    o.push_str("    meta l4proto { tcp, udp } jump probe\n");
     o.push_str("  }\n");
     mfa_pending_chain(o, s);
+    probe_chains(o);
+}
+
+/// Counts one unsolicited packet: in total, per port, per source network, per source and per
+/// (source, port). `update` adds the element or refreshes its timeout; when a set is full it
+/// cannot add, its rule stops there and the next one counts the packet as not kept.
+fn probe_chains(o: &mut String) {
+    o.push_str("  chain probe {\n    counter name \"probes\"\n");
+    o.push_str("    update @probe_ports { meta l4proto . th dport }\n");
+    o.push_str("    jump probe_net\n    jump probe_src\n");
+    o.push_str(
+        "    meta nfproto ipv4 update @probes4 { ip saddr . meta l4proto . th dport } return\n",
+    );
+    o.push_str(
+        "    meta nfproto ipv6 update @probes6 { ip6 saddr . meta l4proto . th dport } return\n",
+    );
+    o.push_str("    counter name \"probes_unkept_pairs\"\n  }\n");
+    o.push_str("  chain probe_net {\n");
+    o.push_str("    meta nfproto ipv4 update @probe_nets4 { ip saddr & 255.255.255.0 } return\n");
+    o.push_str(
+        "    meta nfproto ipv6 update @probe_nets6 { ip6 saddr & ffff:ffff:ffff:: } return\n",
+    );
+    o.push_str("    counter name \"probes_unkept_networks\"\n  }\n");
+    o.push_str("  chain probe_src {\n");
+    o.push_str("    meta nfproto ipv4 update @probe_sources4 { ip saddr } return\n");
+    o.push_str("    meta nfproto ipv6 update @probe_sources6 { ip6 saddr } return\n");
+    o.push_str("    counter name \"probes_unkept_sources\"\n  }\n");
 }
 
 /// What a device waiting for its MFA login may reach on the host: Mistborn's web and DNS,

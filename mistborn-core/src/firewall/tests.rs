@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::coppercloud::{ListMode, check_list, parse_list};
 use super::intervals::Intervals;
-use super::metrics::{ListHits, Probe, summarize};
+use super::metrics::summarize;
 use super::plan::{ElementChange, FirewallPlan, apply_changes, plan};
 use super::policy::{AddressSet, ListRule, PolicyInput, ProfileRule, policy};
 use super::ruleset::render;
@@ -104,7 +104,16 @@ fn rendered_table_replaces_only_its_own_table_and_is_deterministic() {
         "iifname \"mistborn0\" oifname \"mistborn0\" drop",
         "iifname \"mistborn0\" udp dport { 53, 853 } drop",
         "oifname \"br-*\" drop",
-        "add @probes4 { ip saddr . meta l4proto . th dport }",
+        "meta l4proto { tcp, udp } jump probe",
+        "counter name \"probes\"",
+        "update @probe_ports { meta l4proto . th dport }",
+        "update @probes4 { ip saddr . meta l4proto . th dport } return",
+        "update @probe_nets4 { ip saddr & 255.255.255.0 } return",
+        "update @probe_nets6 { ip6 saddr & ffff:ffff:ffff:: } return",
+        "update @probe_sources6 { ip6 saddr } return",
+        "counter name \"probes_unkept_sources\"",
+        "set probe_ports { type inet_proto . inet_service; size 131072; flags dynamic; counter; }",
+        "set probe_sources4 { type ipv4_addr; size 65535; flags dynamic,timeout; timeout 10m; counter; }",
         "set mfa_pending4 { type ipv4_addr; elements = { 10.15.91.3, 10.15.91.4 }; }",
         "set mfa_pending6 { type ipv6_addr; elements = { fd15:91::3, fd15:91::4 }; }",
     ] {
@@ -374,33 +383,66 @@ fn lists_render_as_interval_sets_with_counters_allow_first() {
 }
 
 #[test]
-fn probes_and_list_hits_summarize_into_top_ports_and_sources() {
-    let probe = |source: &str, protocol: &str, port: u16, packets: u64| Probe {
+fn probes_and_list_hits_summarize_into_totals_ports_networks_and_sources() {
+    use super::ruleset::{CarriedProbe, Carry, Counted};
+    let pair = |source: &str, protocol: u8, port: u16, packets: u64| CarriedProbe {
         source: ip(source),
-        protocol: protocol.into(),
+        protocol,
         port,
         packets,
+        bytes: packets * 60,
     };
-    let p = vec![
-        probe("10.99.0.2", "tcp", 22, 2),
-        probe("10.99.0.2", "tcp", 25, 1),
-        probe("10.99.0.3", "udp", 22, 5),
+    fn counted<K>(key: K, packets: u64) -> Counted<K> {
+        Counted {
+            key,
+            packets,
+            bytes: packets * 60,
+        }
+    }
+    let mut c = Carry::default();
+    c.counters.insert("probes".into(), (9, 540));
+    c.counters.insert("probes_unkept_pairs".into(), (1, 60));
+    c.counters.insert("cc_ab".into(), (7, 420));
+    // The pairs set kept 8 of the 9 packets; the per-port and per-source sets all of them.
+    c.probes = vec![
+        pair("10.99.0.2", 6, 22, 2),
+        pair("10.99.0.2", 6, 25, 1),
+        pair("10.99.0.3", 17, 22, 5),
     ];
-    let counters = vec![ListHits {
-        id: "ab".into(),
-        packets: 7,
-        bytes: 420,
-    }];
-    let m = summarize(p, counters, 10);
+    c.ports = vec![
+        counted((6, 22), 2),
+        counted((6, 25), 2),
+        counted((17, 22), 5),
+    ];
+    c.sources = vec![counted(ip("10.99.0.2"), 4), counted(ip("10.99.0.3"), 5)];
+    c.networks = vec![counted(ip("10.99.0.0"), 9), counted(ip("fd00:1::"), 0)];
+    let m = summarize(&c, 10);
+    assert_eq!(m.total, 9);
+    assert_eq!(m.unkept.probes, 1);
+    assert_eq!((m.unkept.sources, m.unkept.networks), (0, 0));
     assert_eq!(m.top_sources[0].source, ip("10.99.0.3"));
-    assert_eq!(m.top_sources[1].packets, 3);
-    assert_eq!(m.top_sources[1].ports, 2);
+    assert_eq!((m.top_sources[1].packets, m.top_sources[1].ports), (4, 2));
     assert_eq!(
         (m.top_ports[0].protocol.as_str(), m.top_ports[0].port),
         ("udp", 22)
     );
+    assert_eq!(m.top_ports[1].sources, 1);
+    assert_eq!(m.top_networks[0].network.to_string(), "10.99.0.0/24");
+    assert_eq!(m.top_networks[1].network.to_string(), "fd00:1::/48");
+    assert_eq!(m.probes[0].packets, 5);
     assert_eq!(m.lists[0].id, "ab");
     assert_eq!(m.lists[0].packets, 7);
+    // Top n of every list.
+    let m = summarize(&c, 1);
+    assert_eq!(
+        (
+            m.top_ports.len(),
+            m.top_sources.len(),
+            m.top_networks.len(),
+            m.probes.len()
+        ),
+        (1, 1, 1, 1)
+    );
 }
 
 #[test]
@@ -443,7 +485,7 @@ fn counters_and_probes_ride_along_a_replace() {
         "a removed list's counter is not revived"
     );
     assert!(
-        text.contains("flags dynamic; counter; elements = { 10.99.0.2 . 6 . 22 counter packets 2 bytes 120 }; }"),
+        text.contains("flags dynamic,timeout; timeout 10m; counter; elements = { 10.99.0.2 . 6 . 22 counter packets 2 bytes 120 }; }"),
         "{text}"
     );
     assert!(

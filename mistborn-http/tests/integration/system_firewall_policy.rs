@@ -526,3 +526,238 @@ fn daemon_input_policy_from_outside_and_tunnel() {
     drop(d);
     eprintln!("input policy test took {:?}", t0.elapsed());
 }
+
+/// CPU seconds (user + system) and resident memory (KiB) of process `pid`.
+fn usage(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command (which may hold spaces) in parentheses; utime and stime are the
+    // 14th and 15th fields of the whole line.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // USER_HZ is 100 on Linux.
+    (ticks as f64 / 100.0, rss)
+}
+
+/// Sends one UDP datagram from `source` (an address of the internet namespace) to every port of
+/// the server; returns how many were sent.
+fn scan_all_ports(inet: &Netns, source: &str) -> u64 {
+    let s = inet
+        .udp_socket(format!("{source}:0").parse().unwrap())
+        .unwrap();
+    let mut sent = 0;
+    for port in 1..=65535u16 {
+        s.send_to(b"probe", (SERVER_EXT, port)).unwrap();
+        sent += 1;
+    }
+    sent
+}
+
+#[test]
+fn daemon_probe_metrics_survive_a_scan_of_every_port() {
+    if !require("daemon_probe_metrics_survive_a_scan_of_every_port", &TOOLS) {
+        return;
+    }
+    let t0 = Instant::now();
+    let g = Gateway::new("mbsc");
+    let (srv, inet) = (&g.srv, &g.inet);
+    // Scanners: three sources in two /24s, then a newcomer, all on the internet side.
+    let sources = ["198.51.100.7", "198.51.100.8", "198.51.101.7"];
+    let newcomer = "198.51.103.9";
+    for a in sources.iter().chain([&newcomer]) {
+        inet.exec_ok(&["ip", "addr", "add", &format!("{a}/32"), "dev", "lo"]);
+    }
+    let iface = unique("mbsc");
+    let mut settings = DaemonSettings::new(&iface, SERVER_EXT);
+    settings.firewall = true;
+    settings.extra = "metrics_sample_secs = 1\n".into();
+    let d = Daemon::start(srv, settings);
+    let admin = d.token("admin");
+    let history = || {
+        d.api_ok(
+            "GET",
+            "/api/v1/firewall/metrics/history?since=0&bucket=3600&top=100",
+            &admin,
+            None,
+            200,
+        )
+    };
+    // The sampler's first reading is its baseline: scan once a sample was stored after it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while history()["buckets"].as_array().is_none_or(Vec::is_empty) {
+        assert!(Instant::now() < deadline, "no metrics sample stored");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let pid = d.pid().unwrap();
+    let (cpu0, _) = usage(pid);
+
+    let scan = Instant::now();
+    let mut sent = 0;
+    for s in sources {
+        sent += scan_all_ports(inet, s);
+    }
+    eprintln!(
+        "scanned 65,535 ports from {} sources: {sent} datagrams in {:?}",
+        sources.len(),
+        scan.elapsed()
+    );
+    // The WireGuard port is open to everyone (not a probe); every other datagram is one.
+    let probes = sent - sources.len() as u64;
+    let metrics = || {
+        d.api_ok(
+            "GET",
+            "/api/v1/firewall/metrics?top=1000",
+            &admin,
+            None,
+            200,
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let m = loop {
+        let m = metrics();
+        if m["total"].as_u64() == Some(probes) {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "total {} of {probes}",
+            m["total"]
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Every port counted from every source, whatever filled up.
+    let ports = m["top_ports"].as_array().unwrap();
+    assert_eq!(ports.len(), 1000);
+    assert!(ports.iter().all(|p| p["packets"] == 3), "{:?}", &ports[..3]);
+    let per_source: Vec<(String, u64)> = m["top_sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["source"].as_str().unwrap().to_string(),
+                s["packets"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let mut want: Vec<(String, u64)> = sources.iter().map(|s| (s.to_string(), 65534)).collect();
+    want.sort();
+    let mut got = per_source.clone();
+    got.sort();
+    assert_eq!(got, want);
+    let nets: Vec<(&str, u64)> = m["top_networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["network"].as_str().unwrap(),
+                n["packets"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        nets,
+        [("198.51.100.0/24", 2 * 65534), ("198.51.101.0/24", 65534),]
+    );
+    // The (source, port) set filled up: what it could not keep is counted, nothing else lost.
+    assert_eq!(
+        m["unkept"]["probes"].as_u64(),
+        Some(probes - 65535),
+        "{}",
+        m["unkept"]
+    );
+    assert_eq!(m["unkept"]["sources"], 0);
+    assert_eq!(m["unkept"]["networks"], 0);
+
+    // The history has the same totals (the sampler moved them there within a few samples).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let h = loop {
+        let h = history();
+        if h["total_probes"].as_u64() == Some(probes) {
+            break h;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "history: {} of {probes}",
+            h["total_probes"]
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let in_history = |kind: &str, key: &str| {
+        h[kind]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["key"] == key)
+            .and_then(|c| c["packets"].as_u64())
+    };
+    for s in sources {
+        assert_eq!(in_history("top_sources", s), Some(65534), "{h}");
+    }
+    assert_eq!(
+        in_history("top_networks", "198.51.100.0/24"),
+        Some(2 * 65534)
+    );
+    assert_eq!(in_history("unkept", "probes"), Some(probes - 65535));
+    let (cpu1, rss) = usage(pid);
+    eprintln!(
+        "daemon during the scan and its samples: {:.2} s CPU, {} MiB resident",
+        cpu1 - cpu0,
+        rss / 1024
+    );
+    assert!(rss < 256 * 1024, "daemon resident memory {rss} KiB");
+    assert!(cpu1 - cpu0 < 20.0, "daemon CPU {:.1} s", cpu1 - cpu0);
+
+    // A probe from a new source after the scan: counted, as a source and in the history.
+    let s = inet
+        .udp_socket(format!("{newcomer}:0").parse().unwrap())
+        .unwrap();
+    for _ in 0..3 {
+        s.send_to(b"probe", (SERVER_EXT, 7777)).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = metrics();
+        let seen = m["top_sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["source"] == newcomer && s["packets"] == 3);
+        if seen && m["total"].as_u64() == Some(probes + 3) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the newcomer is not counted: {}",
+            m["top_sources"]
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let h = history();
+        let seen = h["top_sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["key"] == newcomer && s["packets"] == 3);
+        if seen && h["total_probes"].as_u64() == Some(probes + 3) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the newcomer is not in the history: {h}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(d);
+    eprintln!("scan metrics test took {:?}", t0.elapsed());
+}

@@ -121,7 +121,9 @@ pub async fn firewall(m: &Mistborn, cmd: FirewallCommand) -> Result<()> {
                 print!("{}", table(&["FROM", "PROBES", "LIST HITS"], &rows));
                 for (title, head, counts) in [
                     ("top ports", "PORT", &h.top_ports),
+                    ("top networks", "NETWORK", &h.top_networks),
                     ("top sources", "SOURCE", &h.top_sources),
+                    ("not kept (sets full)", "PER", &h.unkept),
                     ("Coppercloud hits", "LIST", &h.lists),
                 ] {
                     println!("\n{title}:");
@@ -147,6 +149,10 @@ pub async fn firewall(m: &Mistborn, cmd: FirewallCommand) -> Result<()> {
                     "no inet mistborn table in this network namespace (is `mistborn serve` running here?); --history reads the stored samples".into(),
                 ));
             };
+            println!(
+                "{} probe packets (not kept per network: {}, per source: {}, per source and port: {})\n",
+                live.total, live.unkept.networks, live.unkept.sources, live.unkept.probes
+            );
             println!("top ports:");
             let rows: Vec<Vec<String>> = live
                 .top_ports
@@ -160,6 +166,13 @@ pub async fn firewall(m: &Mistborn, cmd: FirewallCommand) -> Result<()> {
                 })
                 .collect();
             print!("{}", table(&["PORT", "PACKETS", "SOURCES"], &rows));
+            println!("\ntop networks:");
+            let rows: Vec<Vec<String>> = live
+                .top_networks
+                .iter()
+                .map(|n| vec![n.network.to_string(), n.packets.to_string()])
+                .collect();
+            print!("{}", table(&["NETWORK", "PACKETS"], &rows));
             println!("\ntop sources:");
             let rows: Vec<Vec<String>> = live
                 .top_sources

@@ -1,8 +1,8 @@
 //! Background upkeep of `mistborn serve`: expired login sessions closed every minute, the service
 //! certificate checked daily (renewed inside 30 days), the reverse proxy (Caddy) started,
 //! supervised and reloaded when its certificate changes; and for the firewall, Coppercloud lists
-//! downloaded again on their schedule, and the
-//! probe counters sampled every minute into the metrics history.
+//! downloaded again on their schedule, and the probe counters sampled into the metrics history
+//! (every `firewall.metrics_sample_secs`).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -18,7 +18,6 @@ fn now() -> i64 {
 const SESSION_SWEEP: Duration = Duration::from_secs(60);
 const CERT_CHECK: Duration = Duration::from_secs(24 * 3600);
 const PROXY_CHECK: Duration = Duration::from_secs(10);
-const METRICS_SAMPLE: Duration = Duration::from_secs(60);
 /// How often lists are checked for being due (each is downloaded when older than the configured
 /// refresh interval).
 const COPPERCLOUD_CHECK: Duration = Duration::from_secs(300);
@@ -127,7 +126,8 @@ pub async fn firewall(
     let max_age = m.config().firewall.coppercloud_refresh_secs;
     let mut refresh =
         tokio::time::interval(COPPERCLOUD_CHECK.min(Duration::from_secs(max_age.max(1))));
-    let mut sample = tokio::time::interval(METRICS_SAMPLE);
+    let every = m.config().firewall.metrics_sample_secs;
+    let mut sample = tokio::time::interval(Duration::from_secs(every.max(1)));
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sampler = MetricsSampler::new();
     tokio::pin!(stop);
