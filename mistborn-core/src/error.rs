@@ -98,6 +98,10 @@ pub enum Error {
     /// The WireGuard data plane cannot run or failed (no root, no module, no wireguard-go...).
     #[error("data plane: {0}")]
     DataPlane(String),
+    /// A part of the running daemon (a supervised task, the HTTP server a frontend added) failed
+    /// or stopped on its own.
+    #[error("daemon: {0}")]
+    Daemon(String),
 }
 
 impl Error {
@@ -138,7 +142,8 @@ impl Error {
             | Error::Io { .. }
             | Error::Crypto(_)
             | Error::Corrupt(_)
-            | Error::DataPlane(_) => ErrorKind::Internal,
+            | Error::DataPlane(_)
+            | Error::Daemon(_) => ErrorKind::Internal,
         }
     }
 
@@ -159,6 +164,7 @@ impl Error {
             Error::Crypto(_) => "crypto",
             Error::Corrupt(_) => "corrupt",
             Error::DataPlane(_) => "dataplane",
+            Error::Daemon(_) => "daemon",
         }
     }
 }

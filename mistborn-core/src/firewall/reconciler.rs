@@ -39,8 +39,6 @@ pub struct FirewallOptions {
     pub netns: Option<PathBuf>,
     /// How often sessions and the default route are re-checked.
     pub check_interval: Duration,
-    /// How often Coppercloud lists with a URL are refreshed (`None`: never).
-    pub refresh_interval: Option<Duration>,
 }
 
 impl FirewallOptions {
@@ -50,8 +48,6 @@ impl FirewallOptions {
         Self {
             netns: None,
             check_interval: Duration::from_secs(f.session_check_secs.max(1)),
-            refresh_interval: (f.coppercloud_refresh_secs > 0)
-                .then(|| Duration::from_secs(f.coppercloud_refresh_secs)),
         }
     }
 }
@@ -444,9 +440,6 @@ impl Reconciler {
         let mut tick = tokio::time::interval(options.check_interval.max(Duration::from_millis(50)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
-        let refresh_every = options.refresh_interval;
-        let mut refresh = tokio::time::interval(refresh_every.unwrap_or(Duration::from_secs(3600)));
-        refresh.tick().await;
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
@@ -466,15 +459,6 @@ impl Reconciler {
                 },
                 Some(cmd) = cmds.recv() => self.command(cmd).await,
                 _ = tick.tick() => self.full_check().await,
-                _ = refresh.tick(), if refresh_every.is_some() => {
-                    let max_age = refresh_every.map_or(0, |d| d.as_secs());
-                    match self.m.firewall().refresh_due(now_unix(), max_age).await {
-                        Ok((_, failed)) => for f in failed {
-                            tracing::warn!(list = %f, "Coppercloud refresh failed; the last good copy stays");
-                        },
-                        Err(e) => tracing::warn!(error = %e, "Coppercloud refresh"),
-                    }
-                }
             }
         }
     }

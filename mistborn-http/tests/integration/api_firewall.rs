@@ -455,7 +455,6 @@ async fn a_running_firewall_answers_policy_and_metrics_and_follows_client_to_cli
         FirewallOptions {
             netns: Some(format!("/run/netns/{}", ns.0).into()),
             check_interval: Duration::from_secs(30),
-            refresh_interval: None,
         },
     );
     let st = plane.settled().await;

@@ -11,6 +11,7 @@ mod api_status;
 mod api_status_ws;
 mod api_web;
 mod cli;
+mod cross_process;
 mod daemon;
 mod dns_restart;
 mod identity;

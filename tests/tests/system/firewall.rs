@@ -124,7 +124,6 @@ async fn firewall_gates_tunnel_clients_for_real() {
     let fwo = FirewallOptions {
         netns: Some(srv.path()),
         check_interval: Duration::from_millis(500),
-        refresh_interval: None,
     };
     let fw = FirewallPlane::start_with(&m, fwo.clone());
     let st = fw.settled().await;
@@ -373,7 +372,6 @@ async fn no_peer_while_the_firewall_cannot_apply() {
             srv.name
         ))),
         check_interval: Duration::from_millis(200),
-        refresh_interval: None,
     };
     for fail_closed in [true, false] {
         config.firewall.fail_closed = fail_closed;

@@ -71,7 +71,6 @@ fn options(ns: &Netns) -> FirewallOptions {
     FirewallOptions {
         netns: Some(ns.path()),
         check_interval: Duration::from_millis(300),
-        refresh_interval: None,
     }
 }
 

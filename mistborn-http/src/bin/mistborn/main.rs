@@ -9,7 +9,6 @@ mod firewall;
 mod output;
 mod peers;
 mod serve;
-mod upkeep;
 mod users;
 
 use std::process::ExitCode;

@@ -1,19 +1,19 @@
-//! Background upkeep of `mistborn serve`: expired login sessions closed every minute, the service
-//! certificate checked daily (renewed inside 30 days), the reverse proxy (Caddy) started,
-//! supervised and reloaded when its certificate changes; and for the firewall, Coppercloud lists
-//! downloaded again on their schedule, and the probe counters sampled into the metrics history
-//! (every `firewall.metrics_sample_secs`).
+//! The daemon's periodic jobs, one schedule each: expired login sessions closed every minute, the
+//! service certificate checked daily (renewed inside 30 days, the proxy reloaded on renewal), a
+//! managed Caddy kept running, Coppercloud lists downloaded again when due, and the firewall's
+//! probe counters sampled into the metrics history (every `firewall.metrics_sample_secs`).
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use mistborn_core::firewall::{FirewallHandle, MetricsSampler, history};
-use mistborn_core::proxy::{Caddy, ProxyMode, plan, render_caddyfile};
-use mistborn_core::{Mistborn, Result};
+use tokio::sync::watch;
 
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+use super::watch::stopped;
+use crate::error::Result;
+use crate::firewall::{FirewallHandle, MetricsSampler, history};
+use crate::mistborn::Mistborn;
+use crate::proxy::{Caddy, ProxyMode, plan, render_caddyfile};
+use crate::store::now_unix;
 
 const SESSION_SWEEP: Duration = Duration::from_secs(60);
 const CERT_CHECK: Duration = Duration::from_secs(24 * 3600);
@@ -22,72 +22,47 @@ const PROXY_CHECK: Duration = Duration::from_secs(10);
 /// refresh interval).
 const COPPERCLOUD_CHECK: Duration = Duration::from_secs(300);
 
-/// Starts the proxy if configured; `None` when it is off or cannot start (said on stdout).
-pub async fn start_proxy(m: &Mistborn) -> Option<Caddy> {
+/// Starts the reverse proxy `m`'s config asks for: `Ok(None)` when it is off.
+pub(crate) async fn start_proxy(m: &Mistborn) -> Result<Option<Caddy>> {
     let mode = m.config().proxy.mode;
     if mode == ProxyMode::Off {
-        println!(
-            "reverse proxy: OFF (set [proxy] mode = \"managed\" to serve home.{} and services)",
-            m.config().dns_suffix
-        );
-        return None;
+        return Ok(None);
     }
-    let result: Result<Caddy> = async {
-        let files = m.tls().write_files(now()).await?.files;
-        let (v4, v6) = m.address_pool().server_addresses();
-        let p = plan(m.config(), files, [IpAddr::V4(v4), IpAddr::V6(v6)]);
-        let text = render_caddyfile(&p);
-        let mut caddy = Caddy::new(
-            m.config().proxy.caddy_bin.clone(),
-            m.config().data_dir.join("caddy"),
-            p.admin.clone(),
-        );
-        match mode {
-            ProxyMode::Managed => caddy.start(&text).await?,
-            _ => caddy.reload(&text).await?,
-        }
-        Ok(caddy)
+    let files = m.tls().write_files(now_unix()).await?.files;
+    let (v4, v6) = m.address_pool().server_addresses();
+    let p = plan(m.config(), files, [IpAddr::V4(v4), IpAddr::V6(v6)]);
+    let text = render_caddyfile(&p);
+    let mut caddy = Caddy::new(
+        m.config().proxy.caddy_bin.clone(),
+        m.config().data_dir.join("caddy"),
+        p.admin.clone(),
+    );
+    match mode {
+        ProxyMode::Managed => caddy.start(&text).await?,
+        _ => caddy.reload(&text).await?,
     }
-    .await;
-    match result {
-        Ok(caddy) => {
-            println!(
-                "reverse proxy: ON ({mode:?}, Caddyfile {})",
-                caddy.config_path().display()
-            );
-            Some(caddy)
-        }
-        Err(e) => {
-            println!("reverse proxy: OFF ({e})");
-            None
-        }
-    }
+    Ok(Some(caddy))
 }
 
-/// Runs until `stop` completes, then stops a managed proxy.
-pub async fn run(
-    m: Mistborn,
-    mut caddy: Option<Caddy>,
-    stop: impl Future<Output = ()>,
-) -> Result<&'static str> {
+/// Sessions, certificates and the proxy, until `stop`; then stops a managed proxy.
+pub(crate) async fn run(m: Mistborn, mut caddy: Option<Caddy>, mut stop: watch::Receiver<bool>) {
     let mut sessions = tokio::time::interval(SESSION_SWEEP);
     let mut certs = tokio::time::interval(CERT_CHECK);
     let mut proxy = tokio::time::interval(PROXY_CHECK);
     let managed = m.config().proxy.mode == ProxyMode::Managed;
-    tokio::pin!(stop);
     loop {
         tokio::select! {
-            () = &mut stop => break,
+            () = stopped(&mut stop) => break,
             _ = sessions.tick() => {
-                if let Err(e) = m.auth().expire_sessions(now()).await {
+                if let Err(e) = m.auth().expire_sessions(now_unix()).await {
                     tracing::warn!("expiring sessions: {e}");
                 }
             }
             _ = certs.tick() => {
-                match m.tls().write_files(now()).await {
+                match m.tls().write_files(now_unix()).await {
                     Ok(written) if written.issued => {
                         if let Some(c) = caddy.as_ref() {
-                            let text = std::fs::read_to_string(c.config_path()).unwrap_or_default();
+                            let text = tokio::fs::read_to_string(c.config_path()).await.unwrap_or_default();
                             if let Err(e) = c.reload(&text).await {
                                 tracing::warn!("reloading the proxy after renewal: {e}");
                             }
@@ -111,18 +86,16 @@ pub async fn run(
             c.stop().await;
         }
     }
-    Ok("upkeep")
 }
 
-/// Runs the firewall's schedules until `stop` completes: Coppercloud refreshes (the core keeps the
-/// last good copy when a download fails or is garbage) and metrics sampling (deltas of the live
-/// counters; the first reading is the baseline, so counts carried over a restart are not stored
-/// twice).
-pub async fn firewall(
+/// The firewall's schedules until `stop`: Coppercloud refreshes (the core keeps the last good
+/// copy when a download fails or is garbage) and metrics sampling (deltas of the live counters;
+/// the first reading is the baseline, so counts carried over a restart are not stored twice).
+pub(crate) async fn firewall(
     m: Mistborn,
     plane: Option<FirewallHandle>,
-    stop: impl Future<Output = ()>,
-) -> Result<&'static str> {
+    mut stop: watch::Receiver<bool>,
+) {
     let max_age = m.config().firewall.coppercloud_refresh_secs;
     let mut refresh =
         tokio::time::interval(COPPERCLOUD_CHECK.min(Duration::from_secs(max_age.max(1))));
@@ -130,12 +103,11 @@ pub async fn firewall(
     let mut sample = tokio::time::interval(Duration::from_secs(every.max(1)));
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sampler = MetricsSampler::new();
-    tokio::pin!(stop);
     loop {
         tokio::select! {
-            () = &mut stop => break,
+            () = stopped(&mut stop) => break,
             _ = refresh.tick(), if max_age > 0 => {
-                match m.firewall().refresh_due(now(), max_age).await {
+                match m.firewall().refresh_due(now_unix(), max_age).await {
                     Ok((n, failed)) => {
                         if n > 0 {
                             tracing::info!(lists = n, "Coppercloud lists refreshed");
@@ -162,7 +134,7 @@ pub async fn firewall(
                 let Some(deltas) = deltas else { continue };
                 if let Err(e) = m
                     .firewall()
-                    .record_sample(now(), &deltas, history::DEFAULT_RETENTION_SECS)
+                    .record_sample(now_unix(), &deltas, history::DEFAULT_RETENTION_SECS)
                     .await
                 {
                     tracing::warn!("storing firewall metrics: {e}");
@@ -170,5 +142,4 @@ pub async fn firewall(
             }
         }
     }
-    Ok("firewall upkeep")
 }
