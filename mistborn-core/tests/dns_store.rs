@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hickory_server::proto::op::{Message, Query};
+use hickory_server::proto::op::{Message, Query, ResponseCode};
 use hickory_server::proto::rr::{Name, RecordType};
 use mistborn_core::dns::{LogFilter, Resolver, RuleKind, Verdict};
 use mistborn_core::peers::NewPeer;
@@ -753,4 +753,97 @@ async fn line_errors_are_kept_and_names_are_checked() {
         assert_eq!(r.name, "xn--bcher-kva.example");
         m.close().await;
     }
+}
+
+/// Before the second factor an MFA device gets the local zone only: other names are REFUSED (not
+/// filtered, not forwarded); after sign-in it resolves like any device, and sign-out closes it again.
+#[tokio::test]
+async fn an_mfa_device_before_sign_in_gets_the_local_zone_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Mistborn::open(config(&dir, None)).await.unwrap();
+    let sys = &Actor::System;
+    m.dns()
+        .add_list_text(sys, "ads", "ads.test\n")
+        .await
+        .unwrap();
+    // admin's default profile is 127.0.0.2 (WireGuard-only); the phone 127.0.0.3 is mfa.
+    let phone = m
+        .peers()
+        .create(
+            sys,
+            NewPeer {
+                user: Some("admin".into()),
+                name: "phone".into(),
+                kind: Some(mistborn_core::peers::PeerKind::Mfa),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(phone.address_v4.to_string(), "127.0.0.3");
+    let dns = Resolver::start(&m).await.unwrap();
+    let addr = dns.local_addrs()[0];
+    let rcode = |msg: Message| msg.metadata.response_code;
+
+    // The filter answers a blocked name (0.0.0.0): a device that may recurse gets that, a pending
+    // one is refused before the filter or any upstream.
+    assert_eq!(
+        rcode(query_from(addr, "127.0.0.2", "ads.test.").await),
+        ResponseCode::NoError
+    );
+    assert_eq!(
+        rcode(query_from(addr, "127.0.0.3", "ads.test.").await),
+        ResponseCode::Refused
+    );
+    assert_eq!(
+        rcode(query_from(addr, "127.0.0.3", "example.org.").await),
+        ResponseCode::Refused
+    );
+    let home = query_from(addr, "127.0.0.3", "home.mistborn.").await;
+    assert_eq!(rcode(home.clone()), ResponseCode::NoError);
+    assert_eq!(home.answers.len(), 1, "{home:?}");
+
+    // Signed in (the second factor), the phone resolves like the others; signed out, pending again.
+    let e = m.auth().enroll(sys, "admin", now()).await.unwrap();
+    let secret = mistborn_core::auth::TotpSecret::from_base32(&e.secret_base32).unwrap();
+    let t = u64::try_from(now()).unwrap();
+    m.auth()
+        .confirm(sys, "admin", &secret.code_at(t).unwrap(), now())
+        .await
+        .unwrap();
+    let phone_ip: IpAddr = "127.0.0.3".parse().unwrap();
+    m.auth()
+        .login(phone_ip, &secret.code_at(t + 30).unwrap(), now())
+        .await
+        .unwrap();
+    let mut answered = ResponseCode::Refused;
+    for _ in 0..100 {
+        answered = rcode(query_from(addr, "127.0.0.3", "ads.test.").await);
+        if answered != ResponseCode::Refused {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(answered, ResponseCode::NoError, "after sign-in");
+    m.auth().sign_out(phone_ip, now()).await.unwrap();
+    for _ in 0..100 {
+        answered = rcode(query_from(addr, "127.0.0.3", "ads.test.").await);
+        if answered == ResponseCode::Refused {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(answered, ResponseCode::Refused, "after sign-out");
+    dns.shutdown().await;
+    m.close().await;
+}
+
+fn now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
 }

@@ -267,6 +267,25 @@ impl Auth<'_> {
         Ok(out)
     }
 
+    /// Tunnel addresses (both families) of MFA profiles without a live session: devices that have
+    /// only the first factor (the DNS resolver answers them the local zone only).
+    pub async fn pending_addresses(&self, now: i64) -> Result<Vec<IpAddr>> {
+        let open = self.open_addresses(now).await?;
+        let mut out: Vec<IpAddr> = self
+            .m
+            .peers()
+            .list(&Actor::System)
+            .await?
+            .into_iter()
+            .filter(|p| p.kind == PeerKind::Mfa)
+            .flat_map(|p| [IpAddr::from(p.address_v4), IpAddr::from(p.address_v6)])
+            .filter(|a| !open.contains(a))
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     /// Whether the Host names a Mistborn site: `home.<suffix>`, `dns.<suffix>` or a known service.
     pub fn is_known_host(&self, host: &str) -> bool {
         let host = strip_port(host).trim_end_matches('.').to_ascii_lowercase();

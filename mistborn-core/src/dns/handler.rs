@@ -2,7 +2,8 @@
 //! names are answered here for every query type and never forwarded. The filter, the zone and the
 //! upstreams sit behind `ArcSwap`s, so a reload replaces them whole between two queries.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -32,6 +33,9 @@ pub struct DnsState {
     blocked_ttl: u32,
     local_ttl: u32,
     logger: QueryLogger,
+    /// Tunnel addresses of MFA profiles without a live session: before the second factor they get
+    /// the local zone and localhost names only (recursion would be a DNS tunnel to the internet).
+    pending: ArcSwap<HashSet<IpAddr>>,
 }
 
 impl DnsState {
@@ -53,7 +57,13 @@ impl DnsState {
             blocked_ttl,
             local_ttl,
             logger,
+            pending: ArcSwap::from_pointee(HashSet::new()),
         }
+    }
+
+    /// Replaces the set of addresses waiting for their second factor.
+    pub fn set_pending(&self, pending: HashSet<IpAddr>) {
+        self.pending.store(Arc::new(pending));
     }
 
     /// Replaces the filter atomically: each query sees the old one or the new one, whole.
@@ -135,6 +145,13 @@ fn address_records(
         .unwrap_or_default()
 }
 
+/// `localhost` and names under it.
+fn is_localhost(name: &LowerName) -> bool {
+    name.iter()
+        .next_back()
+        .is_some_and(|l| l.eq_ignore_ascii_case(b"localhost"))
+}
+
 fn no_response(request: &Request, rcode: ResponseCode) -> ResponseInfo {
     let mut metadata = Metadata::response_from_request(&request.metadata);
     metadata.response_code = rcode;
@@ -195,6 +212,15 @@ impl RequestHandler for DnsHandler {
             ),
             ZoneAnswer::Apex => (Outcome::Local, Reply::Code(ResponseCode::NoError)),
             ZoneAnswer::NxDomain => (Outcome::Local, Reply::Code(ResponseCode::NXDomain)),
+            ZoneAnswer::NotLocal
+                if !is_localhost(name)
+                    && state
+                        .pending
+                        .load()
+                        .contains(&request.src().ip().to_canonical()) =>
+            {
+                (Outcome::Refused, Reply::Code(ResponseCode::Refused))
+            }
             ZoneAnswer::NotLocal => {
                 let filter = state.filter.load();
                 match filter.check_labels(name.iter().rev()) {

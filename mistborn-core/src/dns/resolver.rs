@@ -92,6 +92,9 @@ impl Resolver {
             cfg.local_ttl,
             logger,
         ));
+        // Before the first query: an MFA-pending device must never get recursion, not even at start.
+        let pending = m.auth().pending_addresses(crate::store::now_unix()).await?;
+        state.set_pending(pending.into_iter().collect());
         let listen: Vec<SocketAddr> = if cfg.listen.is_empty() {
             vec![
                 SocketAddr::new(IpAddr::V4(v4), 53),
@@ -109,6 +112,7 @@ impl Resolver {
         };
         let tasks = vec![
             tokio::spawn(rebuild_on_change(m.clone(), state.clone(), m.subscribe())),
+            tokio::spawn(pending_on_change(m.clone(), state.clone(), m.subscribe())),
             tokio::spawn(housekeeping(m.clone())),
         ];
         Ok(Self {
@@ -179,6 +183,29 @@ async fn rebuild_on_change(
             }
             Ok(_) => {}
             Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Keeps the handler's set of MFA-pending addresses current: built at start, rebuilt on every
+/// change to profiles, users or sign-ins (session expiry announces `Access` too).
+async fn pending_on_change(
+    m: Mistborn,
+    state: Arc<DnsState>,
+    mut changes: broadcast::Receiver<Change>,
+) {
+    loop {
+        match m.auth().pending_addresses(crate::store::now_unix()).await {
+            Ok(a) => state.set_pending(a.into_iter().collect()),
+            Err(e) => tracing::error!(error = %e, "DNS: MFA-pending addresses not refreshed"),
+        }
+        loop {
+            match changes.recv().await {
+                Ok(Change::Peers(_) | Change::Access { .. } | Change::Users)
+                | Err(broadcast::error::RecvError::Lagged(_)) => break,
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
         }
     }
 }
