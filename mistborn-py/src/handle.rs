@@ -144,6 +144,13 @@ pub struct Mistborn {
     admin_password_file: Option<String>,
 }
 
+impl Mistborn {
+    /// The shared state and actor (for the daemon).
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.h
+    }
+}
+
 #[pymethods]
 impl Mistborn {
     /// The users API.

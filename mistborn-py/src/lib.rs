@@ -4,9 +4,11 @@
 //! (`mistborn-py/pyproject.toml`); the stubs are `mistborn-py/mistborn.pyi`.
 //!
 //! Layout: [`handle`] holds the handle and its sub-APIs, [`firewall`] the firewall sub-API,
+//! [`daemon`] the daemon (`mistborn.Daemon.start(handle)`),
 //! [`types`] the mirror types, [`errors`] the exception classes and the one mapping from core's
 //! `ErrorKind`.
 
+mod daemon;
 mod errors;
 mod firewall;
 mod handle;
@@ -106,6 +108,9 @@ fn mistborn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(generate_key_pair, m)?)?;
     m.add_function(wrap_pyfunction!(public_key, m)?)?;
     m.add_class::<handle::Mistborn>()?;
+    m.add_class::<daemon::Daemon>()?;
+    m.add_class::<daemon::DaemonStatus>()?;
+    m.add_class::<daemon::DaemonPart>()?;
     m.add_class::<handle::Users>()?;
     m.add_class::<handle::Tokens>()?;
     m.add_class::<handle::Peers>()?;
