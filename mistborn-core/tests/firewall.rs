@@ -35,7 +35,10 @@ async fn serve(bodies: Vec<(u16, String)>) -> String {
 #[tokio::test]
 async fn lists_upload_download_refresh_keep_last_good() {
     for env in engines().await {
-        let m = Mistborn::open(env.config()).await.unwrap();
+        let mut config = env.config();
+        // The list server runs on loopback, which downloads refuse by default.
+        config.download.allow_local = true;
+        let m = Mistborn::open(config).await.unwrap();
         let mut changes = m.subscribe();
         let fw = m.firewall();
 
