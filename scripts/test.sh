@@ -17,7 +17,7 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== Rust tests (SQLite and PostgreSQL)"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 for extra in scripts/test-*.sh; do
   [ -e "$extra" ] || continue
