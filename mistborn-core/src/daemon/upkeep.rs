@@ -1,4 +1,4 @@
-//! The daemon's periodic jobs, one schedule each: expired login sessions closed every minute, the
+//! The daemon's periodic jobs, one schedule each: expired login sessions closed every second, the
 //! service certificate checked daily (renewed inside 30 days, the proxy reloaded on renewal), a
 //! managed Caddy kept running, Coppercloud lists downloaded again when due, and the firewall's
 //! probe counters sampled into the metrics history (every `firewall.metrics_sample_secs`).
@@ -15,7 +15,9 @@ use crate::mistborn::Mistborn;
 use crate::proxy::{Caddy, ProxyMode, plan, render_caddyfile};
 use crate::store::now_unix;
 
-const SESSION_SWEEP: Duration = Duration::from_secs(60);
+/// An expired login must close its address as fast as a sign-out does (the firewall cuts open flows
+/// once the address leaves the set); the sweep reads a table of one row per signed-in device.
+const SESSION_SWEEP: Duration = Duration::from_secs(1);
 const CERT_CHECK: Duration = Duration::from_secs(24 * 3600);
 const PROXY_CHECK: Duration = Duration::from_secs(10);
 /// How often lists are checked for being due (each is downloaded when older than the configured
